@@ -1,0 +1,109 @@
+import { TargetId, TargetInput, type TargetList, type TargetView } from '@sallyport/protocol';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { toTargetView } from '../../targets/repository';
+import { callerOf, requireCaller, requireRole } from '../auth';
+import type { ApiContext } from '../context';
+import { forbidden, HttpError, notFound, validationError } from '../errors';
+
+const IdParams = z.object({ id: TargetId });
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'params' | 'query'): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw validationError(r.error, where);
+  return r.data;
+}
+
+export function targetRoutes(app: FastifyInstance, ctx: ApiContext) {
+  const authed = { preHandler: requireCaller(ctx) };
+  const admin = { preHandler: [requireCaller(ctx), requireRole('admin')] };
+
+  app.get('/api/targets', authed, async (req): Promise<TargetList> => {
+    const caller = callerOf(req);
+    // Until access rules decide visibility per target, any Sallyport role sees the catalogue.
+    if (caller.roles.length === 0) return { targets: [] };
+    const rows = await ctx.targets.list();
+    return { targets: rows.map((t) => toTargetView(t)) };
+  });
+
+  app.get('/api/targets/:id', authed, async (req): Promise<TargetView> => {
+    const { id } = parse(IdParams, req.params, 'params');
+    if (callerOf(req).roles.length === 0) throw notFound(`target "${id}"`);
+    const t = await ctx.targets.get(id);
+    if (!t) throw notFound(`target "${id}"`);
+    return toTargetView(t);
+  });
+
+  app.post('/api/admin/targets', admin, async (req, reply) => {
+    const input = parse(TargetInput, req.body, 'body');
+    if (await ctx.targets.get(input.id)) {
+      throw new HttpError(
+        409,
+        'conflict',
+        `target "${input.id}" exists; use PUT /api/admin/targets/${input.id} to replace it`,
+      );
+    }
+    const saved = await ctx.targets.upsert(input, 'api');
+    await audit(ctx, req, 'target.created', saved.id, {
+      kind: saved.kind,
+      host: saved.host,
+      port: saved.port,
+      labels: saved.labels,
+      credentialSet: Boolean(input.credential),
+    });
+    return reply.status(201).send(toTargetView(saved));
+  });
+
+  app.put('/api/admin/targets/:id', admin, async (req) => {
+    const { id } = parse(IdParams, req.params, 'params');
+    const input = parse(TargetInput, req.body, 'body');
+    if (input.id !== id)
+      throw new HttpError(400, 'invalid_request', `body id "${input.id}" does not match the URL id "${id}"`);
+    const existing = await ctx.targets.get(id);
+    if (existing && existing.source !== 'api') {
+      throw forbidden(
+        `target "${id}" is defined in ${existing.source === 'config' ? 'the config file' : 'the demo set-up'}; change it there`,
+      );
+    }
+    const saved = await ctx.targets.upsert(input, 'api');
+    await audit(ctx, req, existing ? 'target.updated' : 'target.created', id, {
+      kind: saved.kind,
+      host: saved.host,
+      port: saved.port,
+      labels: saved.labels,
+      credentialSet: Boolean(input.credential),
+    });
+    return toTargetView(saved);
+  });
+
+  app.delete('/api/admin/targets/:id', admin, async (req, reply) => {
+    const { id } = parse(IdParams, req.params, 'params');
+    const existing = await ctx.targets.get(id);
+    if (!existing) throw notFound(`target "${id}"`);
+    if (existing.source !== 'api')
+      throw forbidden(
+        `target "${id}" is defined in the ${existing.source === 'config' ? 'config file' : 'demo set-up'}; remove it there`,
+      );
+    await ctx.targets.remove(id);
+    await audit(ctx, req, 'target.deleted', id, {});
+    return reply.status(204).send();
+  });
+}
+
+async function audit(
+  ctx: ApiContext,
+  req: Parameters<typeof callerOf>[0],
+  kind: string,
+  targetId: string,
+  data: Record<string, unknown>,
+) {
+  const c = callerOf(req);
+  await ctx.ledger.append({
+    kind,
+    actor: c.username,
+    actorKind: c.kind,
+    subject: targetId,
+    targetId,
+    data: { ...data, requestId: req.id },
+  });
+}

@@ -1,0 +1,145 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Store } from '../store/db';
+import type { AuditEventRow } from '../store/tables';
+import { canonicalJson } from './canonical';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export type ActorKind = 'user' | 'service' | 'system' | 'anonymous';
+
+export interface AuditEventInput {
+  kind: string; // dotted, e.g. 'auth.rejected', 'target.created', 'request.approved'
+  actor: string;
+  actorKind: ActorKind;
+  subject?: string;
+  targetId?: string;
+  requestId?: string;
+  data?: Record<string, unknown>;
+}
+
+export interface AuditFilter {
+  since?: Date;
+  until?: Date;
+  kind?: string;
+  actor?: string;
+  targetId?: string;
+  limit?: number;
+  afterSeq?: number;
+}
+
+export type VerifyResult =
+  | { ok: true; count: number; head: string }
+  | { ok: false; count: number; seq: number; id: string; problem: string };
+
+export interface Ledger {
+  /** Appends one event to the chain. Throws if it cannot be written: callers must fail closed. */
+  append(event: AuditEventInput): Promise<AuditEventRow>;
+  list(filter?: AuditFilter): Promise<AuditEventRow[]>;
+  verify(): Promise<VerifyResult>;
+}
+
+/** The fields the hash covers, in canonical form. */
+export function eventHash(prevHash: string, row: Omit<AuditEventRow, 'seq' | 'hash' | 'prev_hash'>): string {
+  const body = canonicalJson({
+    id: row.id,
+    at: row.at,
+    kind: row.kind,
+    actor: row.actor,
+    actor_kind: row.actor_kind,
+    subject: row.subject,
+    target_id: row.target_id,
+    request_id: row.request_id,
+    data: row.data,
+  });
+  return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
+}
+
+export function createLedger(store: Store): Ledger {
+  const { db } = store;
+  return {
+    async append(e) {
+      return db.transaction().execute(async (trx) => {
+        // One writer at a time across all gateway instances sharing the store.
+        await sql`select pg_advisory_xact_lock(7365817)`.execute(trx);
+        const last = await trx
+          .selectFrom('audit_events')
+          .select('hash')
+          .orderBy('seq', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        const prevHash = last?.hash ?? GENESIS_HASH;
+        const at = new Date();
+        const row = {
+          id: randomUUID(),
+          at,
+          kind: e.kind,
+          actor: e.actor,
+          actor_kind: e.actorKind,
+          subject: e.subject ?? null,
+          target_id: e.targetId ?? null,
+          request_id: e.requestId ?? null,
+          data: e.data ?? {},
+        };
+        const hash = eventHash(prevHash, row);
+        return trx
+          .insertInto('audit_events')
+          .values({ ...row, data: JSON.stringify(row.data), prev_hash: prevHash, hash })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+      });
+    },
+    async list(f = {}) {
+      let q = db.selectFrom('audit_events').selectAll().orderBy('seq', 'asc');
+      if (f.since) q = q.where('at', '>=', f.since);
+      if (f.until) q = q.where('at', '<', f.until);
+      if (f.kind)
+        q = f.kind.endsWith('.*')
+          ? q.where('kind', 'like', `${f.kind.slice(0, -1)}%`)
+          : q.where('kind', '=', f.kind);
+      if (f.actor) q = q.where('actor', '=', f.actor);
+      if (f.targetId) q = q.where('target_id', '=', f.targetId);
+      if (f.afterSeq !== undefined) q = q.where('seq', '>', f.afterSeq);
+      return q.limit(Math.min(f.limit ?? 1000, 10_000)).execute();
+    },
+    async verify() {
+      let prev = GENESIS_HASH;
+      let afterSeq = 0;
+      let count = 0;
+      for (;;) {
+        const rows = await db
+          .selectFrom('audit_events')
+          .selectAll()
+          .where('seq', '>', afterSeq)
+          .orderBy('seq', 'asc')
+          .limit(1000)
+          .execute();
+        if (rows.length === 0) return { ok: true, count, head: prev };
+        for (const row of rows) {
+          if (row.prev_hash !== prev) {
+            return {
+              ok: false,
+              count,
+              seq: row.seq,
+              id: row.id,
+              problem: 'prev_hash does not match the previous event (a row was removed or reordered)',
+            };
+          }
+          const expected = eventHash(prev, row);
+          if (expected !== row.hash) {
+            return {
+              ok: false,
+              count,
+              seq: row.seq,
+              id: row.id,
+              problem: 'hash does not match the event contents (the row was edited)',
+            };
+          }
+          prev = row.hash;
+          afterSeq = row.seq;
+          count++;
+        }
+      }
+    },
+  };
+}

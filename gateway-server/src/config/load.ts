@@ -1,0 +1,154 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { type Document, isMap, LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { GatewayConfig } from './schema';
+
+/** One problem in a config file, located as precisely as the file allows. */
+export interface ConfigProblem {
+  path: string; // e.g. targets[2].port
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    super(
+      `invalid configuration in ${file}:\n` +
+        problems
+          .map((p) => `  ${p.line ? `line ${p.line}: ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}`)
+          .join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/** `['targets', 2, 'port']` → `targets[2].port` */
+export function formatPath(segments: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const s of segments) {
+    if (typeof s === 'number') out += `[${s}]`;
+    else out += out ? `.${String(s)}` : String(s);
+  }
+  return out;
+}
+
+const envKey = (id: string) => id.toUpperCase().replace(/-/g, '_');
+
+/**
+ * Secrets may come from the environment so that config files can be committed
+ * without them. Applied to the raw document before validation, so a bad value
+ * is reported like any other.
+ */
+export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const section = (name: string): Record<string, unknown> => {
+    if (typeof raw[name] !== 'object' || raw[name] === null) raw[name] = {};
+    return raw[name] as Record<string, unknown>;
+  };
+  if (env.SALLYPORT_DATABASE_URL) section('database').url = env.SALLYPORT_DATABASE_URL;
+  if (env.SALLYPORT_LOG_LEVEL) section('logging').level = env.SALLYPORT_LOG_LEVEL;
+  if (Array.isArray(raw.targets)) {
+    for (const t of raw.targets as Array<Record<string, unknown>>) {
+      if (!t || typeof t !== 'object' || typeof t.id !== 'string') continue;
+      const password = env[`SALLYPORT_TARGET_${envKey(t.id)}_PASSWORD`];
+      const privateKey = env[`SALLYPORT_TARGET_${envKey(t.id)}_PRIVATE_KEY`];
+      if (password !== undefined) t.credential = { password };
+      if (privateKey !== undefined) t.credential = { privateKey };
+    }
+  }
+}
+
+function locate(doc: Document, lines: LineCounter, segments: ReadonlyArray<PropertyKey>) {
+  // Walk down as far as the document goes: a missing key is reported at its parent.
+  for (let n = segments.length; n >= 0; n--) {
+    const node = doc.getIn(segments.slice(0, n) as Array<string | number>, true) as
+      | { range?: [number, number, number] }
+      | undefined;
+    if (node && typeof node === 'object' && node.range) {
+      const pos = lines.linePos(node.range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return {};
+}
+
+export function problemsFromZod(error: z.ZodError, doc?: Document, lines?: LineCounter): ConfigProblem[] {
+  return error.issues.map((issue) => {
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') message = `unknown key(s): ${issue.keys.join(', ')}`;
+    message = message.replace(/^Invalid input: /, '');
+    return {
+      path: formatPath(issue.path),
+      message,
+      ...(doc && lines ? locate(doc, lines, issue.path) : {}),
+    };
+  });
+}
+
+/** Parses and validates config text. Throws ConfigError naming the file, the path and the problem. */
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({
+        path: '',
+        message: `YAML syntax: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`,
+        line: e.linePos?.[0].line,
+        column: e.linePos?.[0].col,
+      })),
+    );
+  }
+  const raw = doc.contents === null ? {} : doc.toJS();
+  if (!isMap(doc.contents) && doc.contents !== null) {
+    throw new ConfigError(file, [
+      { path: '', message: 'the file must hold a mapping (key: value) at the top level' },
+    ]);
+  }
+  applyEnvOverrides(raw, env);
+  const result = GatewayConfig.safeParse(raw);
+  if (!result.success) throw new ConfigError(file, problemsFromZod(result.error, doc, lines));
+  return resolvePaths(result.data, path.dirname(path.resolve(file)));
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason =
+      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    throw new ConfigError(file, [{ path: '', message: reason }]);
+  }
+  return parseConfig(text, file, env);
+}
+
+/** Relative paths in the config are relative to the config file, not the working directory. */
+function resolvePaths(cfg: GatewayConfig, baseDir: string): GatewayConfig {
+  const abs = (p: string) => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
+  return {
+    ...cfg,
+    database: { ...cfg.database, dataDir: abs(cfg.database.dataDir) },
+    secrets: cfg.secrets.masterKeyFile ? { masterKeyFile: abs(cfg.secrets.masterKeyFile) } : cfg.secrets,
+    server: cfg.server.tls
+      ? {
+          ...cfg.server,
+          tls: {
+            cert: abs(cfg.server.tls.cert),
+            key: abs(cfg.server.tls.key),
+            ...(cfg.server.tls.ca ? { ca: abs(cfg.server.tls.ca) } : {}),
+          },
+        }
+      : cfg.server,
+    targets: cfg.targets.map((t) =>
+      t.credential?.privateKeyFile
+        ? { ...t, credential: { ...t.credential, privateKeyFile: abs(t.credential.privateKeyFile) } }
+        : t,
+    ),
+  };
+}

@@ -1,0 +1,143 @@
+import type { CredentialInput, TargetInput, TargetView } from '@sallyport/protocol';
+import type { Sealer } from '../secrets';
+import type { Store } from '../store/db';
+import type { TargetRow } from '../store/tables';
+import { hostKeyFingerprint } from './host-key';
+
+/** Everything about a target except the secret; what the API and policy see. */
+export type TargetRecord = Omit<TargetRow, 'credential_sealed'> & { has_credential: boolean };
+
+/** The secret, unsealed, for the protocol layer only. Never serialised. */
+export interface TargetCredential {
+  password?: string;
+  privateKey?: string;
+  passphrase?: string;
+}
+
+export class TargetNotFoundError extends Error {
+  constructor(readonly targetId: string) {
+    super(`no target "${targetId}"`);
+    this.name = 'TargetNotFoundError';
+  }
+}
+
+const publicColumns = [
+  'id',
+  'kind',
+  'name',
+  'description',
+  'host',
+  'port',
+  'user_name',
+  'database_name',
+  'tls',
+  'host_key',
+  'labels',
+  'source',
+  'created_at',
+  'updated_at',
+] as const;
+
+export function toTargetView(t: TargetRecord, access: TargetView['access'] = { state: 'none' }): TargetView {
+  return {
+    id: t.id,
+    kind: t.kind,
+    name: t.name,
+    description: t.description,
+    host: t.host,
+    port: t.port,
+    user: t.user_name,
+    database: t.database_name,
+    labels: t.labels,
+    hostKeyFingerprint: t.host_key ? hostKeyFingerprint(t.host_key) : null,
+    hasCredential: t.has_credential,
+    source: t.source,
+    access,
+  };
+}
+
+export interface TargetRepository {
+  list(): Promise<TargetRecord[]>;
+  get(id: string): Promise<TargetRecord | undefined>;
+  /** Creates or replaces. A missing credential keeps the stored one (credentials are write-only). */
+  upsert(input: TargetInput, source: TargetRow['source']): Promise<TargetRecord>;
+  remove(id: string): Promise<boolean>;
+  credential(id: string): Promise<TargetCredential | undefined>;
+}
+
+export function createTargetRepository(store: Store, sealer: Sealer): TargetRepository {
+  const { db } = store;
+  const withFlag = (
+    rows: Array<Omit<TargetRow, 'credential_sealed'> & { has_credential: unknown }>,
+  ): TargetRecord[] => rows.map((r) => ({ ...r, has_credential: Boolean(r.has_credential) }));
+  const selectPublic = () =>
+    db
+      .selectFrom('targets')
+      .select(publicColumns)
+      .select((eb) => eb('credential_sealed', 'is not', null).as('has_credential'));
+
+  return {
+    async list() {
+      return withFlag(await selectPublic().orderBy('id').execute());
+    },
+    async get(id) {
+      const row = await selectPublic().where('id', '=', id).executeTakeFirst();
+      return row ? withFlag([row])[0] : undefined;
+    },
+    async upsert(input, source) {
+      const sealed = input.credential
+        ? sealer.seal(JSON.stringify(pickCredential(input.credential)), `target:${input.id}`)
+        : undefined;
+      const values = {
+        id: input.id,
+        kind: input.kind,
+        name: input.name ?? input.id,
+        description: input.description ?? null,
+        host: input.host,
+        port: input.port,
+        user_name: input.user,
+        database_name: input.kind === 'postgres' ? input.database : null,
+        tls: input.kind === 'postgres' ? input.tls : null,
+        host_key: input.kind === 'ssh' ? input.hostKey : null,
+        labels: JSON.stringify(input.labels ?? {}),
+        source,
+      };
+      await db
+        .insertInto('targets')
+        .values({ ...values, credential_sealed: sealed ?? null })
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet({
+            ...values,
+            ...(sealed !== undefined ? { credential_sealed: sealed } : {}),
+            updated_at: new Date(),
+          }),
+        )
+        .execute();
+      const saved = await this.get(input.id);
+      if (!saved) throw new Error(`target ${input.id} vanished after upsert`);
+      return saved;
+    },
+    async remove(id) {
+      const r = await db.deleteFrom('targets').where('id', '=', id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    },
+    async credential(id) {
+      const row = await db
+        .selectFrom('targets')
+        .select('credential_sealed')
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row) throw new TargetNotFoundError(id);
+      if (!row.credential_sealed) return undefined;
+      return JSON.parse(sealer.open(row.credential_sealed, `target:${id}`)) as TargetCredential;
+    },
+  };
+}
+
+function pickCredential(c: CredentialInput): TargetCredential {
+  const out: TargetCredential = {};
+  if (c.password !== undefined) out.password = c.password;
+  if (c.privateKey !== undefined) out.privateKey = c.privateKey;
+  if (c.passphrase !== undefined) out.passphrase = c.passphrase;
+  return out;
+}

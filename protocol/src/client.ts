@@ -1,0 +1,103 @@
+import type { z } from 'zod';
+import { ApiError } from './common';
+import { GatewayInfo } from './discovery';
+import { Me } from './identity';
+import { type TargetInput, TargetList, TargetView } from './targets';
+
+/**
+ * The one HTTP client for the gateway, used by the renderer, the desktop main
+ * process and the CLI. Every response is parsed with the protocol schema, so a
+ * gateway/client mismatch surfaces as a clear error instead of undefined fields.
+ */
+export class GatewayError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly requestId?: string,
+  ) {
+    super(message);
+    this.name = 'GatewayError';
+  }
+}
+
+export interface GatewayClientOptions {
+  baseUrl: string;
+  /** Returns the bearer token, or undefined for cookie-authenticated browsers. */
+  token?: () => string | undefined | Promise<string | undefined>;
+  fetch?: typeof fetch;
+}
+
+export function createGatewayClient(opts: GatewayClientOptions) {
+  const base = opts.baseUrl.replace(/\/$/, '');
+  const doFetch = opts.fetch ?? fetch;
+
+  async function call<T>(
+    method: string,
+    path: string,
+    schema: z.ZodType<T> | null,
+    body?: unknown,
+  ): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    const token = await opts.token?.();
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await doFetch(`${base}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (err) {
+      throw new GatewayError(
+        0,
+        'unreachable',
+        `cannot reach the gateway at ${base}: ${(err as Error).message}`,
+      );
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new GatewayError(
+        res.status,
+        'bad_response',
+        `gateway answered ${res.status} with a non-JSON body`,
+      );
+    }
+    if (!res.ok) {
+      const parsed = ApiError.safeParse(json);
+      if (parsed.success) {
+        const e = parsed.data.error;
+        throw new GatewayError(res.status, e.code, e.message, e.requestId);
+      }
+      throw new GatewayError(res.status, 'http_error', `gateway answered ${res.status}`);
+    }
+    if (!schema) return undefined as T;
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new GatewayError(
+        res.status,
+        'bad_response',
+        `unexpected response from ${path}: ${parsed.error.issues[0]?.message}`,
+      );
+    }
+    return parsed.data;
+  }
+
+  return {
+    info: () => call('GET', '/api/info', GatewayInfo),
+    me: () => call('GET', '/api/me', Me),
+    targets: () => call('GET', '/api/targets', TargetList).then((r) => r.targets),
+    target: (id: string) => call('GET', `/api/targets/${encodeURIComponent(id)}`, TargetView),
+    createTarget: (t: TargetInput) => call('POST', '/api/admin/targets', TargetView, t),
+    putTarget: (t: TargetInput) =>
+      call('PUT', `/api/admin/targets/${encodeURIComponent(t.id)}`, TargetView, t),
+    deleteTarget: (id: string) => call('DELETE', `/api/admin/targets/${encodeURIComponent(id)}`, null),
+    /** Escape hatch for endpoints added before the client learns them. */
+    call,
+  };
+}
+export type GatewayClient = ReturnType<typeof createGatewayClient>;
