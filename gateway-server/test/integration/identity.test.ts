@@ -24,6 +24,16 @@ import {
   type TokenRejection,
   type TokenVerifier,
 } from '../../src/identity';
+import {
+  clientCredentials,
+  discovery,
+  follow,
+  formAction,
+  openLoginPage,
+  postLogin,
+  signIn,
+  tokenRequest,
+} from '../rig/oidc-login';
 
 const AUDIENCE = 'sallyport';
 const CLIENTS: DevClient[] = [
@@ -36,167 +46,6 @@ const CLIENTS: DevClient[] = [
   },
   { kind: 'service', clientId: 'sallyport-ci', clientSecret: 'ci-secret', groups: ['developers', 'ci'] },
 ];
-
-// ---------- small HTTP helpers (plain fetch, manual redirects, a cookie jar) ----------
-
-class CookieJar {
-  private readonly cookies = new Map<string, string>();
-  store(res: Response): void {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair = '', ...attrs] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expires = attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('expires='));
-      const expired = expires !== undefined && Date.parse(expires.slice(8)) < Date.now();
-      if (!value || expired) this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-  }
-  header(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-}
-
-async function send(url: string, jar: CookieJar, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  const cookie = jar.header();
-  if (cookie) headers.set('cookie', cookie);
-  const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-  jar.store(res);
-  return res;
-}
-
-/** Follows redirects until a non-redirect response or a Location that starts with `stopAt`. */
-async function follow(
-  first: Response,
-  from: string,
-  jar: CookieJar,
-  stopAt: string,
-): Promise<{ res: Response; url: string; location?: string }> {
-  let res = first;
-  let url = from;
-  for (let hops = 0; hops < 20; hops++) {
-    const location = res.headers.get('location');
-    if (res.status < 300 || res.status >= 400 || !location) return { res, url };
-    const next = new URL(location, url).href;
-    if (next.startsWith(stopAt)) return { res, url, location: next };
-    await res.arrayBuffer();
-    url = next;
-    res = await send(url, jar);
-  }
-  throw new Error('too many redirects');
-}
-
-interface Discovery {
-  issuer: string;
-  authorization_endpoint: string;
-  token_endpoint: string;
-  jwks_uri: string;
-}
-
-async function discovery(p: RunningDevProvider): Promise<Discovery> {
-  return (await (await fetch(`${p.issuer}/.well-known/openid-configuration`)).json()) as Discovery;
-}
-
-interface TokenResponse {
-  access_token: string;
-  id_token?: string;
-  refresh_token?: string;
-  expires_in: number;
-  token_type: string;
-  error?: string;
-}
-
-function basic(id: string, secret: string): string {
-  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-}
-
-async function tokenRequest(
-  p: RunningDevProvider,
-  body: Record<string, string>,
-  auth?: { id: string; secret: string },
-): Promise<TokenResponse> {
-  const { token_endpoint } = await discovery(p);
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-  if (auth) headers.authorization = basic(auth.id, auth.secret);
-  const res = await fetch(token_endpoint, { method: 'POST', headers, body: new URLSearchParams(body) });
-  const json = (await res.json()) as TokenResponse;
-  if (res.status !== 200) throw new Error(`token endpoint ${res.status}: ${JSON.stringify(json)}`);
-  return json;
-}
-
-async function clientCredentials(p: RunningDevProvider, id = 'sallyport-ci', secret = 'ci-secret') {
-  return tokenRequest(p, { grant_type: 'client_credentials' }, { id, secret });
-}
-
-interface SignInOptions {
-  clientId: string;
-  clientSecret?: string;
-  redirectUri: string;
-  username: string;
-  password: string;
-}
-
-/** Starts an authorization request and returns the login page. */
-async function openLoginPage(p: RunningDevProvider, o: SignInOptions) {
-  const jar = new CookieJar();
-  const verifier = base64url.encode(randomBytes(32));
-  const challenge = base64url.encode(createHash('sha256').update(verifier).digest());
-  const state = base64url.encode(randomBytes(16));
-  const { authorization_endpoint } = await discovery(p);
-  const auth = new URL(authorization_endpoint);
-  auth.search = new URLSearchParams({
-    client_id: o.clientId,
-    response_type: 'code',
-    redirect_uri: o.redirectUri,
-    scope: 'openid profile email groups',
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    state,
-  }).toString();
-  const start = await send(auth.href, jar);
-  const page = await follow(start, auth.href, jar, o.redirectUri);
-  expect(page.res.status).toBe(200);
-  const html = await page.res.text();
-  return { jar, verifier, state, html, pageUrl: page.url };
-}
-
-function formAction(html: string, pageUrl: string): string {
-  const action = /<form[^>]*\baction="([^"]+)"/.exec(html)?.[1];
-  if (!action) throw new Error(`no form on page: ${html.slice(0, 300)}`);
-  return new URL(action.replaceAll('&amp;', '&'), pageUrl).href;
-}
-
-async function postLogin(jar: CookieJar, action: string, username: string, password: string) {
-  return send(action, jar, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password }),
-  });
-}
-
-/** Full authorization code + PKCE sign-in through the login form, then the code exchange. */
-async function signIn(p: RunningDevProvider, o: SignInOptions): Promise<TokenResponse> {
-  const { jar, verifier, state, html, pageUrl } = await openLoginPage(p, o);
-  const action = formAction(html, pageUrl);
-  const posted = await postLogin(jar, action, o.username, o.password);
-  const done = await follow(posted, action, jar, o.redirectUri);
-  if (!done.location) throw new Error(`sign-in did not reach the redirect URI (HTTP ${done.res.status})`);
-  const cb = new URL(done.location);
-  expect(cb.searchParams.get('state')).toBe(state);
-  expect(cb.searchParams.get('iss')).toBe(p.issuer);
-  const code = cb.searchParams.get('code');
-  if (!code) throw new Error(`no code in redirect: ${done.location}`);
-  const body: Record<string, string> = {
-    grant_type: 'authorization_code',
-    code,
-    redirect_uri: o.redirectUri,
-    code_verifier: verifier,
-  };
-  if (!o.clientSecret) body.client_id = o.clientId;
-  return tokenRequest(p, body, o.clientSecret ? { id: o.clientId, secret: o.clientSecret } : undefined);
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,0 +1,5 @@
+export * from './gateway';
+export * from './oidc-login';
+export * from './postgres';
+export * from './sshd';
+export * from './transcript';
