@@ -1,4 +1,4 @@
-import { AccessLevel, CredentialInput, Labels, PostgresTargetSpec, SshTargetSpec } from '@sallyport/protocol';
+import { CredentialInput, Labels, PostgresTargetSpec, SshTargetSpec } from '@sallyport/protocol';
 import { z } from 'zod';
 
 /**
@@ -142,10 +142,6 @@ export const GatewayConfig = z
       .default([])
       .describe('Targets defined in config (admins can add more through the API).'),
     demo: Demo.default({ postgres: false, ssh: false, labels: { env: 'prod' } }),
-    levels: z
-      .record(z.string(), z.array(AccessLevel))
-      .optional()
-      .describe('Reserved: access levels offered per target kind.'),
   })
   .strict()
   .superRefine((cfg, ctx) => {
