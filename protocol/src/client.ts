@@ -1,4 +1,16 @@
 import type { z } from 'zod';
+import { z as zod } from 'zod';
+import {
+  AuditList,
+  AuditVerify,
+  type CreateAccessRequest,
+  GrantList,
+  GrantView,
+  PolicyExplanation,
+  RequestList,
+  RequestOutcome,
+  RequestView,
+} from './access';
 import { ApiError } from './common';
 import { GatewayInfo } from './discovery';
 import { Me } from './identity';
@@ -26,6 +38,13 @@ export interface GatewayClientOptions {
   /** Returns the bearer token, or undefined for cookie-authenticated browsers. */
   token?: () => string | undefined | Promise<string | undefined>;
   fetch?: typeof fetch;
+}
+
+const ApproveResult = zod.object({ request: RequestView, grant: GrantView.optional() });
+
+function query(q: Record<string, string | number | undefined>): string {
+  const entries = Object.entries(q).filter((e): e is [string, string | number] => e[1] !== undefined);
+  return entries.length ? `?${new URLSearchParams(entries.map(([k, v]): [string, string] => [k, String(v)])).toString()}` : '';
 }
 
 export function createGatewayClient(opts: GatewayClientOptions) {
@@ -96,6 +115,38 @@ export function createGatewayClient(opts: GatewayClientOptions) {
     putTarget: (t: TargetInput) =>
       call('PUT', `/api/admin/targets/${encodeURIComponent(t.id)}`, TargetView, t),
     deleteTarget: (id: string) => call('DELETE', `/api/admin/targets/${encodeURIComponent(id)}`, null),
+    requestAccess: (body: CreateAccessRequest) => call('POST', '/api/requests', RequestOutcome, body),
+    requests: (q: { scope?: 'mine' | 'inbox' | 'all'; status?: string } = {}) =>
+      call('GET', `/api/requests${query(q)}`, RequestList).then((r) => r.requests),
+    request: (id: string) => call('GET', `/api/requests/${encodeURIComponent(id)}`, RequestView),
+    approve: (id: string, reason?: string) =>
+      call(
+        'POST',
+        `/api/requests/${encodeURIComponent(id)}/approve`,
+        ApproveResult,
+        reason ? { reason } : {},
+      ),
+    deny: (id: string, reason: string) =>
+      call('POST', `/api/requests/${encodeURIComponent(id)}/deny`, RequestView, { reason }),
+    cancel: (id: string) => call('POST', `/api/requests/${encodeURIComponent(id)}/cancel`, RequestView, {}),
+    grants: (q: { scope?: 'mine' | 'all'; status?: 'active' | 'revoked' } = {}) =>
+      call('GET', `/api/grants${query(q)}`, GrantList).then((r) => r.grants),
+    revoke: (id: string, reason: string) =>
+      call('POST', `/api/grants/${encodeURIComponent(id)}/revoke`, GrantView, { reason }),
+    audit: (
+      q: {
+        since?: string;
+        until?: string;
+        kind?: string;
+        actor?: string;
+        target?: string;
+        afterSeq?: number;
+        limit?: number;
+      } = {},
+    ) => call('GET', `/api/audit${query(q)}`, AuditList).then((r) => r.events),
+    verifyAudit: () => call('GET', '/api/audit/verify', AuditVerify),
+    explain: (q: { target: string; user?: string; groups?: string }) =>
+      call('GET', `/api/policy/explain${query(q)}`, PolicyExplanation),
     /** Escape hatch for endpoints added before the client learns them. */
     call,
   };

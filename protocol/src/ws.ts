@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Notification } from './access';
 import { Me } from './identity';
 
 /**
@@ -16,6 +17,7 @@ export const ServerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('hello'), me: Me }),
   z.object({ type: z.literal('pong'), id: z.string() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+  z.object({ type: z.literal('notification'), id: z.string(), at: z.string(), notification: Notification }),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 

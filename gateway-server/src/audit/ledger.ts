@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Store } from '../store/db';
-import type { AuditEventRow } from '../store/tables';
+import type { AuditEventRow, Database } from '../store/tables';
 import { canonicalJson } from './canonical';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -33,8 +33,11 @@ export type VerifyResult =
   | { ok: false; count: number; seq: number; id: string; problem: string };
 
 export interface Ledger {
-  /** Appends one event to the chain. Throws if it cannot be written: callers must fail closed. */
-  append(event: AuditEventInput): Promise<AuditEventRow>;
+  /**
+   * Appends one event to the chain. Throws if it cannot be written: callers must fail closed.
+   * Inside a transaction, pass it: the event then commits or rolls back with the change it records.
+   */
+  append(event: AuditEventInput, trx?: Transaction<Database>): Promise<AuditEventRow>;
   list(filter?: AuditFilter): Promise<AuditEventRow[]>;
   verify(): Promise<VerifyResult>;
 }
@@ -55,39 +58,43 @@ export function eventHash(prevHash: string, row: Omit<AuditEventRow, 'seq' | 'ha
   return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
 }
 
+
+async function appendIn(trx: Kysely<Database>, e: AuditEventInput): Promise<AuditEventRow> {
+  // One writer at a time across all gateway instances sharing the store.
+  await sql`select pg_advisory_xact_lock(7365817)`.execute(trx);
+  const last = await trx
+    .selectFrom('audit_events')
+    .select('hash')
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const prevHash = last?.hash ?? GENESIS_HASH;
+  const at = new Date();
+  const row = {
+    id: randomUUID(),
+    at,
+    kind: e.kind,
+    actor: e.actor,
+    actor_kind: e.actorKind,
+    subject: e.subject ?? null,
+    target_id: e.targetId ?? null,
+    request_id: e.requestId ?? null,
+    data: e.data ?? {},
+  };
+  const hash = eventHash(prevHash, row);
+  return trx
+    .insertInto('audit_events')
+    .values({ ...row, data: JSON.stringify(row.data), prev_hash: prevHash, hash })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 export function createLedger(store: Store): Ledger {
   const { db } = store;
   return {
-    async append(e) {
-      return db.transaction().execute(async (trx) => {
-        // One writer at a time across all gateway instances sharing the store.
-        await sql`select pg_advisory_xact_lock(7365817)`.execute(trx);
-        const last = await trx
-          .selectFrom('audit_events')
-          .select('hash')
-          .orderBy('seq', 'desc')
-          .limit(1)
-          .executeTakeFirst();
-        const prevHash = last?.hash ?? GENESIS_HASH;
-        const at = new Date();
-        const row = {
-          id: randomUUID(),
-          at,
-          kind: e.kind,
-          actor: e.actor,
-          actor_kind: e.actorKind,
-          subject: e.subject ?? null,
-          target_id: e.targetId ?? null,
-          request_id: e.requestId ?? null,
-          data: e.data ?? {},
-        };
-        const hash = eventHash(prevHash, row);
-        return trx
-          .insertInto('audit_events')
-          .values({ ...row, data: JSON.stringify(row.data), prev_hash: prevHash, hash })
-          .returningAll()
-          .executeTakeFirstOrThrow();
-      });
+    async append(e, outer) {
+      if (outer) return appendIn(outer, e);
+      return db.transaction().execute((trx) => appendIn(trx, e));
     },
     async list(f = {}) {
       let q = db.selectFrom('audit_events').selectAll().orderBy('seq', 'asc');

@@ -1,5 +1,6 @@
 import { CredentialInput, Labels, PostgresTargetSpec, SshTargetSpec } from '@sallyport/protocol';
 import { z } from 'zod';
+import { AccessConfig } from '../policy/rules';
 
 /**
  * The one definition of the gateway's configuration. Validation errors, the
@@ -66,6 +67,21 @@ const Identity = z
     clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
     roles: RoleMapping.default({ admin: ['admins'], approver: ['approvers'], developer: ['developers'] }),
     devProvider: DevProvider.default({ enabled: false, host: '127.0.0.1', port: 0, allowNonLoopback: false }),
+    console: z
+      .object({
+        clientId: z.string().min(1).describe('Client id registered at the identity provider for the web console.'),
+        clientSecret: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('Its client secret (client_secret_basic). Env SALLYPORT_CONSOLE_CLIENT_SECRET takes precedence.'),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'The web console signs in as this confidential client (authorization code + PKCE, redirect URI ' +
+          '`<publicUrl>/auth/callback`). Without it only the development provider enables console sign-in.',
+      ),
   })
   .strict();
 
@@ -137,6 +153,9 @@ export const GatewayConfig = z
       })
       .strict()
       .default({ level: 'info' }),
+    access: AccessConfig.default({ pendingTimeout: 3600, expiryWarning: 300, maxDurationCap: 604800, rules: [] }).describe(
+      'Access rules and lifecycle timings. Deny by default: without a matching rule nobody gets access.',
+    ),
     targets: z
       .array(TargetConfig)
       .default([])
@@ -186,6 +205,16 @@ export const GatewayConfig = z
           path: ['targets', i, 'id'],
           message: '"demo-ssh" is reserved while demo.ssh is on',
         });
+      }
+    });
+    const ruleNames = new Map<string, number>();
+    cfg.access.rules.forEach((r, i) => {
+      const first = ruleNames.get(r.name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['access', 'rules', i, 'name'], message: `duplicate rule name "${r.name}" (also access.rules[${first}])` });
+      } else ruleNames.set(r.name, i);
+      if (r.approval !== 'auto' && r.approval.approvers.users.length === 0 && r.approval.approvers.groups.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['access', 'rules', i, 'approval', 'approvers'], message: 'name at least one approver user or group' });
       }
     });
     const idp = cfg.identity;

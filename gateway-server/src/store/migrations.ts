@@ -49,6 +49,88 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('audit_events_kind').on('audit_events').column('kind').execute();
     },
   },
+  '0002_access_lifecycle': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('username', 'text', (c) => c.primaryKey())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('groups', 'jsonb', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('email', 'text')
+        .addColumn('last_seen', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('access_requests')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('requester', 'text', (c) => c.notNull())
+        .addColumn('requester_groups', 'jsonb', (c) => c.notNull())
+        .addColumn('target_id', 'text', (c) => c.notNull())
+        .addColumn('level', 'text', (c) => c.notNull())
+        .addColumn('duration_seconds', 'integer', (c) => c.notNull().check(sql`duration_seconds > 0`))
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('ticket', 'text')
+        .addColumn('rule_name', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('approvals_required', 'integer', (c) => c.notNull())
+        .addColumn('approver_users', 'jsonb', (c) => c.notNull())
+        .addColumn('approver_groups', 'jsonb', (c) => c.notNull())
+        .addColumn('break_glass', 'boolean', (c) => c.notNull())
+        .addColumn('extends_grant_id', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('decided_at', 'timestamptz')
+        .addColumn('decided_by', 'text')
+        .addColumn('decision_reason', 'text')
+        .execute();
+      await db.schema.createIndex('access_requests_status').on('access_requests').columns(['status', 'expires_at']).execute();
+      await db.schema.createIndex('access_requests_requester').on('access_requests').column('requester').execute();
+      await db.schema
+        .createTable('approvals')
+        .addColumn('request_id', 'text', (c) => c.notNull().references('access_requests.id'))
+        .addColumn('approver', 'text', (c) => c.notNull())
+        .addColumn('decision', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('at', 'timestamptz', (c) => c.notNull())
+        .addPrimaryKeyConstraint('approvals_pk', ['request_id', 'approver'])
+        .execute();
+      await db.schema
+        .createTable('grants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('request_id', 'text', (c) => c.notNull().unique().references('access_requests.id'))
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('target_id', 'text', (c) => c.notNull())
+        .addColumn('level', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('review_required', 'boolean', (c) => c.notNull())
+        .addColumn('warned_at', 'timestamptz')
+        .addColumn('revoked_at', 'timestamptz')
+        .addColumn('revoked_by', 'text')
+        .addColumn('revoke_reason', 'text')
+        .addColumn('revocation_state', 'text', (c) => c.notNull().defaultTo('none'))
+        .addColumn('revocation_attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_revocation_attempt_at', 'timestamptz')
+        .execute();
+      await db.schema.createIndex('grants_active_expiry').on('grants').columns(['status', 'expires_at']).execute();
+      await db.schema.createIndex('grants_holder').on('grants').columns(['holder', 'status']).execute();
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('webhook', 'text', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('payload', 'jsonb', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_error', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

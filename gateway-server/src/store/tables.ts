@@ -44,7 +44,88 @@ export interface AuditEventsTable {
   hash: string;
 }
 
+export type RequestStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
+export type GrantStatus = 'active' | 'revoked';
+
+export interface UsersTable {
+  username: string;
+  subject: string;
+  kind: 'user' | 'service';
+  groups: Json<string[]>;
+  name: string | null;
+  email: string | null;
+  last_seen: Timestamp;
+}
+
+export interface AccessRequestsTable {
+  id: string;
+  requester: string;
+  requester_groups: Json<string[]>;
+  target_id: string;
+  level: string;
+  duration_seconds: number;
+  reason: string;
+  ticket: string | null;
+  rule_name: string;
+  status: RequestStatus;
+  approvals_required: number;
+  approver_users: Json<string[]>;
+  approver_groups: Json<string[]>;
+  break_glass: boolean;
+  extends_grant_id: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  decided_at: Timestamp | null;
+  decided_by: string | null;
+  decision_reason: string | null;
+}
+
+export interface ApprovalsTable {
+  request_id: string;
+  approver: string;
+  decision: 'approve' | 'deny';
+  reason: string | null;
+  at: Timestamp;
+}
+
+export interface GrantsTable {
+  id: string;
+  request_id: string;
+  holder: string;
+  target_id: string;
+  level: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  status: GrantStatus;
+  review_required: boolean;
+  warned_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  revoked_by: string | null;
+  revoke_reason: string | null;
+  /** pending → completed, or failed and retried until it completes. */
+  revocation_state: 'none' | 'pending' | 'completed' | 'failed';
+  revocation_attempts: number;
+  next_revocation_attempt_at: Timestamp | null;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook: string;
+  event: string;
+  payload: Json<Record<string, unknown>>;
+  attempts: number;
+  status: 'pending' | 'delivered' | 'failed';
+  next_attempt_at: Timestamp;
+  last_error: string | null;
+  created_at: Timestamp;
+}
+
 export interface Database {
+  users: UsersTable;
+  access_requests: AccessRequestsTable;
+  approvals: ApprovalsTable;
+  grants: GrantsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   meta: MetaTable;
   targets: TargetsTable;
   audit_events: AuditEventsTable;
@@ -53,3 +134,6 @@ export interface Database {
 export type TargetRow = Selectable<TargetsTable>;
 export type NewTargetRow = Insertable<TargetsTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
+export type AccessRequestRow = Selectable<AccessRequestsTable>;
+export type GrantRow = Selectable<GrantsTable>;
+export type ApprovalRow = Selectable<ApprovalsTable>;

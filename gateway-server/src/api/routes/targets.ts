@@ -1,9 +1,10 @@
 import { TargetId, TargetInput, type TargetList, type TargetView } from '@sallyport/protocol';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { toTargetView } from '../../targets/repository';
+import { principalMatches, targetMatches } from '../../policy';
+import { type TargetRecord, toTargetView } from '../../targets/repository';
 import { callerOf, requireCaller, requireRole } from '../auth';
-import type { ApiContext } from '../context';
+import type { ApiContext, Caller } from '../context';
 import { forbidden, HttpError, notFound, validationError } from '../errors';
 
 const IdParams = z.object({ id: TargetId });
@@ -18,20 +19,32 @@ export function targetRoutes(app: FastifyInstance, ctx: ApiContext) {
   const authed = { preHandler: requireCaller(ctx) };
   const admin = { preHandler: [requireCaller(ctx), requireRole('admin')] };
 
+  // Deny by default reaches the catalogue too: a caller sees the targets some rule lets them
+  // request (or approve), and admins see all. Each comes with the caller's access state.
+  const visible = (caller: Caller, t: TargetRecord) =>
+    caller.roles.includes('admin') ||
+    ctx.config.access.rules.some(
+      (r) =>
+        targetMatches(r.targets, t) &&
+        (principalMatches(r.requesters, caller) || (r.approval !== 'auto' && principalMatches(r.approval.approvers, caller))),
+    );
+  const withAccess = async (caller: Caller, rows: TargetRecord[]) => {
+    const states = (await ctx.access?.accessStates(caller.username)) ?? new Map();
+    return rows.map((t) => toTargetView(t, states.get(t.id) ?? { state: 'none' }));
+  };
+
   app.get('/api/targets', authed, async (req): Promise<TargetList> => {
     const caller = callerOf(req);
-    // Until access rules decide visibility per target, any Sallyport role sees the catalogue.
-    if (caller.roles.length === 0) return { targets: [] };
-    const rows = await ctx.targets.list();
-    return { targets: rows.map((t) => toTargetView(t)) };
+    const rows = (await ctx.targets.list()).filter((t) => visible(caller, t));
+    return { targets: await withAccess(caller, rows) };
   });
 
   app.get('/api/targets/:id', authed, async (req): Promise<TargetView> => {
     const { id } = parse(IdParams, req.params, 'params');
-    if (callerOf(req).roles.length === 0) throw notFound(`target "${id}"`);
+    const caller = callerOf(req);
     const t = await ctx.targets.get(id);
-    if (!t) throw notFound(`target "${id}"`);
-    return toTargetView(t);
+    if (!t || !visible(caller, t)) throw notFound(`target "${id}"`);
+    return (await withAccess(caller, [t]))[0]!;
   });
 
   app.post('/api/admin/targets', admin, async (req, reply) => {

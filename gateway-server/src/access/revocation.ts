@@ -1,0 +1,127 @@
+import type { GrantView } from '@sallyport/protocol';
+import type { Ledger } from '../audit';
+import type { Store } from '../store/db';
+import type { GrantRow } from '../store/tables';
+import type { Actor, Notifier } from './service';
+import type { SessionRegistry } from './sessions';
+import { toGrantView } from './views';
+
+export interface RevokerDeps {
+  store: Store;
+  ledger: Ledger;
+  sessions: SessionRegistry;
+  notifier: Notifier;
+  now?: () => Date;
+  /** Delay before retrying a failed revocation, by attempt number (1-based). */
+  retryDelayMs?: (attempt: number) => number;
+  log?: { warn(o: object, m: string): void };
+}
+
+export type Revoker = ReturnType<typeof createRevoker>;
+
+/**
+ * Revocation in three steps, each recorded: the grant is marked revoked (so no
+ * new session can start), the live sessions under it are closed, and the ledger
+ * records `revocation.completed` with how many closed — or `revocation.failed`,
+ * after which the scheduler retries until it completes.
+ */
+export function createRevoker(deps: RevokerDeps) {
+  const { store, ledger, sessions } = deps;
+  const db = store.db;
+  const now = deps.now ?? (() => new Date());
+  const retryDelay = deps.retryDelayMs ?? ((n: number) => Math.min(30_000, 500 * 2 ** (n - 1)));
+
+  /** Marks active grants revoked, one transaction for the batch. Returns those this call revoked. */
+  async function mark(ids: string[], by: Actor, reason: string): Promise<GrantRow[]> {
+    if (ids.length === 0) return [];
+    return db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .updateTable('grants')
+        .set({ status: 'revoked', revoked_at: now(), revoked_by: by.username, revoke_reason: reason, revocation_state: 'pending' })
+        .where('id', 'in', ids)
+        .where('status', '=', 'active')
+        .returningAll()
+        .execute();
+      for (const g of rows) {
+        await ledger.append(
+          { kind: 'grant.revoked', actor: by.username, actorKind: by.kind === 'service' && by.subject === 'system' ? 'system' : by.kind, subject: g.holder, targetId: g.target_id, requestId: g.request_id, data: { grantId: g.id, reason, level: g.level } },
+          trx,
+        );
+      }
+      return rows;
+    });
+  }
+
+  /** Closes the sessions of already-revoked grants and records the outcome of each. */
+  async function finish(grants: GrantRow[], reason: string): Promise<GrantRow[]> {
+    const reports = await Promise.all(grants.map(async (g) => ({ g, report: await sessions.closeAll(g.id, userMessage(reason)) })));
+    return db.transaction().execute(async (trx) => {
+      const out: GrantRow[] = [];
+      for (const { g, report } of reports) {
+        const attempts = g.revocation_attempts + 1;
+        if (report.failed.length === 0) {
+          out.push(
+            await trx.updateTable('grants').set({ revocation_state: 'completed', revocation_attempts: attempts, next_revocation_attempt_at: null }).where('id', '=', g.id).returningAll().executeTakeFirstOrThrow(),
+          );
+          await ledger.append(
+            { kind: 'revocation.completed', actor: 'sallyport', actorKind: 'system', subject: g.holder, targetId: g.target_id, requestId: g.request_id, data: { grantId: g.id, sessionsClosed: report.closed, attempts } },
+            trx,
+          );
+        } else {
+          const next = new Date(now().getTime() + retryDelay(attempts));
+          out.push(
+            await trx.updateTable('grants').set({ revocation_state: 'failed', revocation_attempts: attempts, next_revocation_attempt_at: next }).where('id', '=', g.id).returningAll().executeTakeFirstOrThrow(),
+          );
+          await ledger.append(
+            {
+              kind: 'revocation.failed',
+              actor: 'sallyport',
+              actorKind: 'system',
+              subject: g.holder,
+              targetId: g.target_id,
+              requestId: g.request_id,
+              data: { grantId: g.id, sessionsClosed: report.closed, failures: report.failed, attempts, retryAt: next.toISOString() },
+            },
+            trx,
+          );
+          deps.log?.warn({ grantId: g.id, failures: report.failed.length, attempts }, 'revocation failed; will retry');
+        }
+      }
+      return out;
+    });
+  }
+
+  return {
+    /** Revokes now (expiry, early revoke). Idempotent: grants already revoked are left alone. */
+    async revoke(ids: string[], by: Actor, reason: string): Promise<GrantView[]> {
+      const marked = await mark(ids, by, reason);
+      const done = await finish(marked, reason);
+      for (const g of done) {
+        deps.notifier.toUser(g.holder, { event: 'grant.revoked', grant: toGrantView(g), reason });
+        await deps.notifier.external({ event: 'grant.revoked', grant: toGrantView(g), reason });
+      }
+      return done.map(toGrantView);
+    },
+
+    /** Retries revocations that failed and are due again. */
+    async retryDue(): Promise<number> {
+      const due = await db
+        .selectFrom('grants')
+        .selectAll()
+        .where('status', '=', 'revoked')
+        .where('revocation_state', 'in', ['failed', 'pending'])
+        .where((eb) => eb.or([eb('next_revocation_attempt_at', 'is', null), eb('next_revocation_attempt_at', '<=', now())]))
+        .limit(500)
+        .execute();
+      if (due.length > 0) await finish(due, 'retry');
+      return due.length;
+    },
+  };
+}
+
+/** What a user sees in their terminal or SQL tab when a grant ends. */
+export function userMessage(reason: string): string {
+  if (reason === 'expired') return 'Your access grant has expired; the session is closed.';
+  if (reason === 'retry') return 'Your access grant was revoked; the session is closed.';
+  return `Your access grant was revoked (${reason}); the session is closed.`;
+}
