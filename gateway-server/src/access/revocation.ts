@@ -2,7 +2,7 @@ import type { GrantView } from '@sallyport/protocol';
 import type { Ledger } from '../audit';
 import type { Store } from '../store/db';
 import type { GrantRow } from '../store/tables';
-import type { Actor, Notifier } from './service';
+import { type Actor, actorKindOf, type Notifier } from './service';
 import type { SessionRegistry } from './sessions';
 import { toGrantView } from './views';
 
@@ -15,6 +15,8 @@ export interface RevokerDeps {
   /** Delay before retrying a failed revocation, by attempt number (1-based). */
   retryDelayMs?: (attempt: number) => number;
   log?: { warn(o: object, m: string): void };
+  /** Wakes the scheduler for a retry. */
+  onDue?: (at: Date) => void;
 }
 
 export type Revoker = ReturnType<typeof createRevoker>;
@@ -44,7 +46,7 @@ export function createRevoker(deps: RevokerDeps) {
         .execute();
       for (const g of rows) {
         await ledger.append(
-          { kind: 'grant.revoked', actor: by.username, actorKind: by.kind === 'service' && by.subject === 'system' ? 'system' : by.kind, subject: g.holder, targetId: g.target_id, requestId: g.request_id, data: { grantId: g.id, reason, level: g.level } },
+          { kind: 'grant.revoked', actor: by.username, actorKind: actorKindOf(by), subject: g.holder, targetId: g.target_id, requestId: g.request_id, data: { grantId: g.id, reason, level: g.level } },
           trx,
         );
       }
@@ -85,6 +87,7 @@ export function createRevoker(deps: RevokerDeps) {
             trx,
           );
           deps.log?.warn({ grantId: g.id, failures: report.failed.length, attempts }, 'revocation failed; will retry');
+          deps.onDue?.(next);
         }
       }
       return out;

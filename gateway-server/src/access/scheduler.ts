@@ -149,9 +149,13 @@ export function createScheduler(deps: SchedulerDeps) {
       run();
       await running;
     },
-    /** Something new is due at `at` (a new grant, a pending request): wake up in time for it. */
+    /**
+     * Something new is due at `at` (a grant's expiry, a pending request's timeout, a retry).
+     * Wakes early enough for the expiry warning too; the sweep then reschedules precisely.
+     */
     kick(at: Date) {
-      schedule(Math.min(at.getTime(), now().getTime() + maxSleep));
+      const early = at.getTime() - deps.config().expiryWarning * 1000;
+      schedule(Math.min(Math.max(early, now().getTime()), now().getTime() + maxSleep));
     },
     /** Runs a sweep now and waits for it (tests, and after revoke). */
     async sweepNow() {

@@ -29,6 +29,11 @@ export interface Actor {
 }
 
 export const SYSTEM: Actor = { username: 'sallyport', subject: 'system', kind: 'service', groups: [], roles: ['admin'] };
+/** The actor of decisions the policy makes by itself (auto-approval). */
+export const POLICY: Actor = { username: 'policy', subject: 'system', kind: 'service', groups: [], roles: [] };
+
+/** Ledger actor kind: the gateway's own actors are `system`. */
+export const actorKindOf = (a: Actor) => (a.subject === 'system' ? 'system' : a.kind);
 
 /** A refusal with a stable code. Every one is audited before it is thrown. */
 export class AccessError extends Error {
@@ -156,7 +161,7 @@ export function createAccessService(deps: AccessServiceDeps) {
       {
         kind: reviewRequired ? 'grant.break_glass' : 'grant.issued',
         actor: actor.username,
-        actorKind: actor.kind,
+        actorKind: actorKindOf(actor),
         subject: r.requester,
         targetId: r.target_id,
         requestId: r.id,
@@ -294,7 +299,7 @@ export function createAccessService(deps: AccessServiceDeps) {
           },
           trx,
         );
-        return { grant: await grantFor(trx, row, actor, decision.outcome === 'break-glass') };
+        return { grant: await grantFor(trx, row, decision.outcome === 'auto' ? POLICY : actor, decision.outcome === 'break-glass') };
       });
 
       const request = await viewOf(row);

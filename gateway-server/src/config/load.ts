@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Document, isMap, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { webhookSecretEnv } from '../notify/webhooks';
 import { GatewayConfig } from './schema';
 
 /** One problem in a config file, located as precisely as the file allows. */
@@ -56,8 +57,20 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
       if (!t || typeof t !== 'object' || typeof t.id !== 'string') continue;
       const password = env[`SALLYPORT_TARGET_${envKey(t.id)}_PASSWORD`];
       const privateKey = env[`SALLYPORT_TARGET_${envKey(t.id)}_PRIVATE_KEY`];
-      if (password !== undefined) t.credential = { password };
-      if (privateKey !== undefined) t.credential = { privateKey };
+      if (password === undefined && privateKey === undefined) continue;
+      // Keep what the file says (a passphrase, say) and let the environment supply the secret.
+      // Both variables set is reported by the schema as "give only one of".
+      const fromFile = (t.credential && typeof t.credential === 'object' ? t.credential : {}) as Record<string, unknown>;
+      const { password: _p, privateKey: _k, privateKeyFile: _f, ...rest } = fromFile;
+      t.credential = { ...rest, ...(password !== undefined ? { password } : {}), ...(privateKey !== undefined ? { privateKey } : {}) };
+    }
+  }
+  const notify = raw.notify as Record<string, unknown> | undefined;
+  if (notify && typeof notify === 'object' && Array.isArray(notify.webhooks)) {
+    for (const w of notify.webhooks as Array<Record<string, unknown>>) {
+      if (!w || typeof w !== 'object' || typeof w.name !== 'string') continue;
+      const secret = env[webhookSecretEnv(w.name)];
+      if (secret !== undefined) w.secret = secret;
     }
   }
 }

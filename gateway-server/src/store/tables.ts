@@ -25,8 +25,8 @@ export interface TargetsTable {
   /** AES-256-GCM envelope (secrets/sealer), bound to the target id. Never selected by list queries. */
   credential_sealed: string | null;
   source: 'config' | 'api' | 'demo';
-  created_at: Generated<Timestamp>;
-  updated_at: Generated<Timestamp>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 export interface AuditEventsTable {

@@ -25,6 +25,11 @@ beforeAll(async () => {
   registerSecret(SECRET_PASSWORD);
   t = await startTestGateway({
     config: {
+      access: {
+        rules: [
+          { name: 'devs-prod', requesters: { groups: ['developers'] }, targets: { labels: { env: 'prod' } }, levels: ['read'], maxDuration: '1h', approval: { approvers: { groups: ['approvers'] }, count: 1 } },
+        ],
+      },
       targets: [
         { id: 'cfg-pg', kind: 'postgres', host: 'db.internal', user: 'app', database: 'app', labels: { env: 'prod' }, credential: { password: 'cfg-secret-pw-123456' } },
       ],

@@ -3,3 +3,4 @@ export * from './oidc-login';
 export * from './postgres';
 export * from './sshd';
 export * from './transcript';
+export * from './events';
