@@ -425,7 +425,12 @@ export function createAccessService(deps: AccessServiceDeps) {
         return done;
       });
       if (!r) throw await refuse(actor, 409, 'not_pending', `this request is ${existing.status}; only pending requests can be cancelled`, ctx);
-      return viewOf(r);
+      const view = await viewOf(r);
+      // The requester's other sockets (app, a CLI --wait) and the approvers' inboxes learn it at once.
+      const n: Notification = { event: 'request.decided', request: view };
+      deps.notifier.toUser(view.requester, n);
+      deps.notifier.toApprovers(view.approvers, view.requester, n);
+      return view;
     },
 
     async getRequest(actor: Actor, id: string): Promise<RequestView> {

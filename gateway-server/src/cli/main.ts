@@ -2,6 +2,7 @@ import { GatewayError } from '@sallyport/protocol';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load';
 import { MasterKeyError } from '../secrets';
+import { registerAccessCommands } from './access-commands';
 import { registerClientCommands } from './client-commands';
 import { registerGatewayCommands } from './gateway-commands';
 import { type Io, processIo } from './output';
@@ -29,6 +30,7 @@ export async function main(
     .showHelpAfterError();
   registerGatewayCommands(program, io, env);
   registerClientCommands(program, io, env);
+  registerAccessCommands(program, io, env);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
