@@ -1,8 +1,13 @@
+import { hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { TargetInput } from '@sallyport/protocol';
 import type { FastifyInstance } from 'fastify';
+import { createRevoker } from './access/revocation';
+import { createScheduler, type Scheduler } from './access/scheduler';
+import { type AccessService, createAccessService } from './access/service';
+import { SessionRegistry } from './access/sessions';
 import { buildApi } from './api/server';
 import { createLedger, type Ledger } from './audit';
 import type { GatewayConfig, TargetConfig } from './config/schema';
@@ -16,6 +21,8 @@ import {
 } from './identity';
 import { createLogger, type Logger } from './observability/logger';
 import { createMetrics } from './observability/metrics';
+import { hubNotifier, NotificationHub } from './notify/hub';
+import { createWebhookDispatcher } from './notify/webhooks';
 import { createSealer, loadMasterKey, MasterKeyError, type Sealer, UnsealError } from './secrets';
 import { openStore, type Store } from './store/db';
 import { createTargetRepository, type TargetRepository } from './targets/repository';
@@ -35,6 +42,10 @@ export interface RunningGateway {
   store: Store;
   targets: TargetRepository;
   ledger: Ledger;
+  access: AccessService;
+  sessions: SessionRegistry;
+  scheduler: Scheduler;
+  hub: NotificationHub;
   app: FastifyInstance;
   log: Logger;
   stop(): Promise<void>;
@@ -76,6 +87,26 @@ function targetFromConfig(t: TargetConfig): TargetInput {
   return { ...rest, credential: { ...inline, ...(privateKey ? { privateKey } : {}) } };
 }
 
+/** The web console's confidential client: the dev provider's own, or identity.console (env secret first). */
+function consoleClientFor(config: GatewayConfig, env: NodeJS.ProcessEnv) {
+  const secret = env.SALLYPORT_CONSOLE_CLIENT_SECRET;
+  if (config.identity.devProvider.enabled) {
+    return { clientId: 'sallyport-console', clientSecret: secret ?? 'sallyport-console-demo' };
+  }
+  const c = config.identity.console;
+  const clientSecret = secret ?? c?.clientSecret;
+  return c && clientSecret ? { clientId: c.clientId, clientSecret } : undefined;
+}
+
+/** Removes targets of `source` that the current configuration no longer defines, each audited. */
+async function pruneTargets(targets: TargetRepository, ledger: Ledger, source: 'config' | 'demo', keep: Set<string>) {
+  for (const t of await targets.list()) {
+    if (t.source !== source || keep.has(t.id)) continue;
+    await targets.remove(t.id);
+    await ledger.append({ kind: 'target.deleted', actor: 'sallyport', actorKind: 'system', subject: t.id, targetId: t.id, data: { source, why: `no longer in the ${source === 'config' ? 'config file' : 'demo set-up'}` } });
+  }
+}
+
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<RunningGateway> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger({ level: config.logging.level });
@@ -102,9 +133,39 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const targets = createTargetRepository(store, sealer);
     const ledger = createLedger(store);
     const metrics = createMetrics();
+    const sessions = new SessionRegistry();
+    const hub = new NotificationHub();
+    const webhooks = createWebhookDispatcher({ store, webhooks: config.notify.webhooks, log });
+    // The caller's transaction has committed: a failed enqueue is logged, not turned into an API error.
+    const notifier = hubNotifier(hub, (n) =>
+      webhooks
+        .enqueue(n)
+        .catch((err: Error) =>
+          log.error({ err: err.message, event: n.event }, 'could not queue webhook deliveries'),
+        ),
+    );
+    let scheduler: Scheduler | undefined;
+    const access = createAccessService({
+      store,
+      ledger,
+      targets,
+      config: () => config.access,
+      sessions,
+      notifier,
+      onDue: (at) => scheduler?.kick(at),
+    });
+    const revoker = createRevoker({ store, ledger, sessions, notifier, log, onDue: (at) => scheduler?.kick(at) });
+    scheduler = createScheduler({ store, ledger, access, revoker, notifier, config: () => config.access, log });
     let verifier: TokenVerifier | null = null;
     let issuer = config.identity.issuer ?? '';
     let identityReady = false;
+    let publicUrl = '';
+    const consoleClient = consoleClientFor(config, env);
+    if (config.identity.console && !consoleClient) {
+      log.warn(
+        'identity.console has no client secret (set SALLYPORT_CONSOLE_CLIENT_SECRET): console sign-in is off',
+      );
+    }
 
     const app = await buildApi(
       {
@@ -115,8 +176,18 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         verifier: () => verifier,
         issuer: () => issuer,
         metrics,
+        access,
+        revoker,
+        sessions,
+        onSocket: (ws, caller) => {
+          hub.add(ws, caller);
+          access.recordUser(caller).catch((err: Error) => log.warn({ err: err.message }, 'could not record user'));
+        },
         log,
         ...(opts.consoleDir ? { consoleDir: opts.consoleDir } : {}),
+        publicUrl: () => publicUrl,
+        ...(consoleClient ? { consoleClient } : {}),
+        consoleKey: Buffer.from(hkdfSync('sha256', key, 'sallyport', 'console-cookies/v1', 32)),
         readiness: async () => ({ identity: identityReady ? null : 'identity provider not reachable yet' }),
       },
       config.server.tls
@@ -136,6 +207,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const scheme = config.server.tls ? 'https' : 'http';
     const hostForUrl = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     const url = config.server.publicUrl?.replace(/\/$/, '') ?? `${scheme}://${hostForUrl}:${addr.port}`;
+    publicUrl = url;
 
     // The development provider starts after the API listens, so its redirect URIs know the gateway's port.
     let devProvider: RunningGateway['devProvider'];
@@ -147,7 +219,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         {
           kind: 'confidential',
           clientId: 'sallyport-console',
-          clientSecret: env.SALLYPORT_CONSOLE_CLIENT_SECRET ?? 'sallyport-console-demo',
+          clientSecret: consoleClient?.clientSecret ?? 'sallyport-console-demo',
           redirectUris: [`${url}/auth/callback`],
         },
         {
@@ -188,9 +260,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       () => {},
     );
 
-    // Config targets are the source of truth for themselves: synced on every start.
+    // Config targets are the source of truth for themselves: synced on every start,
+    // and removed from the store when they leave the file.
     for (const t of config.targets) await targets.upsert(targetFromConfig(t), 'config');
+    await pruneTargets(targets, ledger, 'config', new Set(config.targets.map((t) => t.id)));
 
+    if (!config.demo.postgres && !config.demo.ssh) await pruneTargets(targets, ledger, 'demo', new Set());
     if (config.demo.postgres || config.demo.ssh) {
       const demo = await startDemoTargets(config.demo, {
         dataDir: path.join(config.database.dataDir, '..', 'demo'),
@@ -198,9 +273,17 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       });
       cleanups.push(() => demo.stop());
       for (const t of demo.targets) await targets.upsert(t, 'demo');
+      await pruneTargets(targets, ledger, 'demo', new Set(demo.targets.map((t) => t.id)));
       for (const skipped of demo.skipped)
         log.warn({ target: skipped.id }, `demo target not started: ${skipped.reason}`);
     }
+
+    // The first sweep catches up with everything that fell due while the gateway was down.
+    const sweeper = scheduler;
+    await sweeper.start();
+    cleanups.push(() => sweeper.stop());
+    webhooks.start();
+    cleanups.push(() => webhooks.stop());
 
     log.info({ url, targets: (await targets.list()).length }, 'gateway ready');
     return {
@@ -210,6 +293,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       store,
       targets,
       ledger,
+      access,
+      sessions,
+      scheduler,
+      hub,
       app,
       log,
       stop: stopAll,

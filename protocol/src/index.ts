@@ -3,5 +3,7 @@ export * from './client';
 export * from './common';
 export * from './discovery';
 export * from './identity';
+export * from './sql';
 export * from './targets';
+export * from './terminal';
 export * from './ws';

@@ -1,6 +1,14 @@
 import type { Role } from '@sallyport/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { rolesFor, TokenError } from '../identity';
+import {
+  consoleSessions,
+  cookiesSecure,
+  publicUrlOf,
+  readCookie,
+  SESSION_COOKIE,
+  serializeCookie,
+} from './console-session';
 import type { ApiContext, Caller } from './context';
 import { forbidden, HttpError } from './errors';
 
@@ -52,9 +60,82 @@ export async function authenticate(
   }
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
+/**
+ * CSRF defence for cookie-authenticated requests: the browser's Origin must be
+ * the gateway's own. Browsers send Origin on every non-GET request and on
+ * WebSocket handshakes, and a page cannot forge it.
+ */
+export function assertSameOrigin(ctx: ApiContext, req: FastifyRequest): void {
+  const origin = req.headers.origin;
+  let own: string;
+  try {
+    own = new URL(publicUrlOf(ctx, req)).origin;
+  } catch {
+    own = '';
+  }
+  if (!origin || !own || origin !== own) {
+    throw new HttpError(
+      403,
+      'csrf',
+      'cross-origin request refused: cookie-authenticated calls must come from the console itself',
+    );
+  }
+}
+
+/**
+ * The request's credential as an Authorization header value: the bearer token
+ * it sent, or else the access token behind its console session cookie. Either
+ * way it then goes through the same verifier.
+ */
+export async function credentialOf(
+  ctx: ApiContext,
+  req: FastifyRequest,
+  opts: { websocket?: boolean } = {},
+): Promise<string | undefined> {
+  if (req.headers.authorization) return req.headers.authorization;
+  const sessionId = readCookie(req.headers.cookie, SESSION_COOKIE);
+  if (!sessionId) return undefined;
+  if (opts.websocket || !SAFE_METHODS.has(req.method)) assertSameOrigin(ctx, req);
+  const token = await consoleSessions(ctx).accessToken(sessionId);
+  if (!token) throw new HttpError(401, 'session_expired', 'the console session has ended: sign in again');
+  return `Bearer ${token}`;
+}
+
+export const clearSessionCookie = (ctx: ApiContext, req: FastifyRequest): string =>
+  serializeCookie(SESSION_COOKIE, '', {
+    path: '/',
+    sameSite: 'Strict',
+    secure: cookiesSecure(ctx, req),
+    maxAge: 0,
+  });
+
 export function requireCaller(ctx: ApiContext) {
-  return async (req: FastifyRequest, _reply: FastifyReply) => {
-    req.caller = await authenticate(ctx, req, req.headers.authorization);
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    let header: string | undefined;
+    try {
+      header = await credentialOf(ctx, req);
+    } catch (err) {
+      if (err instanceof HttpError && err.code === 'session_expired')
+        reply.header('set-cookie', clearSessionCookie(ctx, req));
+      throw err;
+    }
+    req.caller = await authenticate(ctx, req, header);
+  };
+}
+
+/**
+ * WebSocket handshakes from the console carry the session cookie, not a
+ * header: this onRequest hook turns a valid session into the Authorization
+ * header the socket route authenticates with (after the Origin check that
+ * stops cross-site WebSocket hijacking). Other requests are left alone.
+ */
+export function consoleSocketAuth(ctx: ApiContext) {
+  return async (req: FastifyRequest) => {
+    if (!req.ws || req.headers.authorization) return;
+    const header = await credentialOf(ctx, req, { websocket: true });
+    if (header) req.headers.authorization = header;
   };
 }
 

@@ -1,4 +1,6 @@
 import type { Role } from '@sallyport/protocol';
+import type { Revoker } from '../access/revocation';
+import type { AccessService } from '../access/service';
 import type { Ledger } from '../audit';
 import type { GatewayConfig } from '../config/schema';
 import type { Principal, TokenVerifier } from '../identity';
@@ -16,11 +18,24 @@ export interface ApiContext {
   /** Null until the identity provider has been discovered: requests then fail closed with 401. */
   verifier: () => TokenVerifier | null;
   metrics: Metrics;
+  /** The access lifecycle; set once the gateway has wired it. */
+  access?: AccessService;
+  revoker?: Revoker;
+  /** Live sessions per grant: terminal and SQL sessions register here so revocation closes them. */
+  sessions?: import('../access/sessions').SessionRegistry;
+  /** Sockets that authenticated: the gateway subscribes them to notifications. */
+  onSocket?: (ws: import('ws').WebSocket, caller: Caller) => void;
   /** The OIDC issuer clients should sign in with (known once the provider is up). */
   issuer: () => string;
   log: Logger;
   /** Built renderer to serve as the web console, if present. */
   consoleDir?: string;
+  /** The URL browsers reach the gateway at (known once it listens): the console's origin and redirect base. */
+  publicUrl?: () => string;
+  /** The web console's confidential OAuth client (the gateway signs in on the browser's behalf). */
+  consoleClient?: { clientId: string; clientSecret: string };
+  /** 32-byte key sealing the console's sign-in cookie, derived from the master key. */
+  consoleKey?: Buffer;
   /** Extra readiness checks (e.g. identity discovery), name → error or null. */
   readiness?: () => Promise<Record<string, string | null>>;
 }

@@ -18,6 +18,7 @@ export function registerGatewayCommands(program: Command, io: Io, env: NodeJS.Pr
         const stop = async (signal: string) => {
           gw.log.info({ signal }, 'shutting down');
           await gw.stop();
+          gw.log.info({ signal }, 'stopped');
           resolve();
         };
         process.once('SIGINT', () => void stop('SIGINT'));

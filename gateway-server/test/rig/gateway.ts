@@ -20,6 +20,8 @@ export interface TestGatewayOptions {
   /** Reuse a data directory (restart tests); default: a fresh temp dir removed on stop. */
   dataDir?: string;
   masterKey?: string;
+  /** Built renderer (renderer/dist) to serve as the web console. */
+  consoleDir?: string;
 }
 
 export interface TestGateway {
@@ -63,7 +65,11 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
   for (const t of input.targets ?? []) registerSecret(t.credential?.password ?? t.credential?.privateKey);
   const config = GatewayConfig.parse(input);
   const env = { SALLYPORT_MASTER_KEY: masterKey, ...opts.env };
-  const gw = await startGateway(config, { env, log: createLogger({ level: 'debug', destination: sink }) });
+  const gw = await startGateway(config, {
+    env,
+    log: createLogger({ level: 'debug', destination: sink }),
+    ...(opts.consoleDir ? { consoleDir: opts.consoleDir } : {}),
+  });
   for (const t of await gw.targets.list()) {
     const c = await gw.targets.credential(t.id);
     registerSecret(c?.password);

@@ -1,0 +1,189 @@
+import {
+  TerminalClientMessage,
+  TerminalClose,
+  type TerminalOpen,
+  type TerminalServerMessage,
+} from '@sallyport/protocol';
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import { userMessage } from '../../access/revocation';
+import { AccessError } from '../../access/service';
+import type { FilterFactory } from '../../protocols/ssh/filters';
+import { TerminalSession } from '../../protocols/ssh/session';
+import { authenticate } from '../auth';
+import type { ApiContext, Caller } from '../context';
+import { HttpError } from '../errors';
+
+const AUTH_TIMEOUT_MS = 10_000;
+const MAX_BAD_FRAMES = 5;
+/** An `input` frame carries at most 256 KiB of base64; anything much larger is not ours. */
+const MAX_FRAME_BYTES = 300 * 1024;
+
+const send = (ws: WebSocket, msg: TerminalServerMessage) => {
+  if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+};
+
+export interface TerminalRouteOptions {
+  /** Guardrails, masking and recording, per session (filters.ts). Identity when absent. */
+  filters?: FilterFactory;
+}
+
+/**
+ * The terminal channel `/api/terminal` (protocol/src/terminal.ts): authenticate
+ * (header or first frame), `open` under a grant, then relay. Refusals are a
+ * `notice` + `closed`; malformed frames get an error notice naming the problem,
+ * and a client that keeps sending them is disconnected.
+ */
+export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: TerminalRouteOptions = {}) {
+  app.get('/api/terminal', { websocket: true }, (ws, req) => {
+    let caller: Caller | undefined;
+    let authing: Promise<void> | undefined;
+    let session: TerminalSession | undefined;
+    let opened = false;
+    let badFrames = 0;
+    let chain: Promise<void> = Promise.resolve();
+
+    /** Ends the channel before a session exists: notice, closed, close. */
+    const end = (code: string, message: string, wsCode: number) => {
+      send(ws, { type: 'notice', level: 'error', code, message });
+      send(ws, { type: 'closed', code, reason: message });
+      if (ws.readyState === ws.OPEN) ws.close(wsCode, code.slice(0, 100));
+    };
+    const welcome = (c: Caller) => {
+      caller = c;
+      clearTimeout(timer);
+    };
+    const refuseAuth = (err: unknown) => {
+      const e = err instanceof HttpError ? err : new HttpError(401, 'unauthorized', 'unauthorized');
+      end(e.code, e.message, TerminalClose.unauthorized);
+    };
+    const timer = setTimeout(() => {
+      if (!caller && !opened) {
+        end('auth_timeout', 'send an Authorization header or {"type":"auth","token":…} first', TerminalClose.authTimeout);
+      }
+    }, AUTH_TIMEOUT_MS);
+
+    if (req.headers.authorization) authing = authenticate(ctx, req, req.headers.authorization).then(welcome, refuseAuth);
+
+    const bad = (code: string, message: string) => {
+      send(ws, { type: 'notice', level: 'error', code, message });
+      if (++badFrames >= MAX_BAD_FRAMES) {
+        if (session) void session.close('error', 'too many malformed frames');
+        else end('too_many_bad_frames', 'too many malformed frames', TerminalClose.tooManyBadFrames);
+      }
+    };
+
+    const open = async (c: Caller, msg: TerminalOpen) => {
+      const access = ctx.access;
+      const registry = ctx.sessions;
+      if (!access || !registry) {
+        return end('unavailable', 'terminal sessions are not available on this gateway', TerminalClose.error);
+      }
+      let grant: Awaited<ReturnType<typeof access.checkGrantForUse>>;
+      try {
+        grant = await access.checkGrantForUse(c, msg.grantId, msg.targetId);
+      } catch (err) {
+        if (err instanceof AccessError) return end(err.code, err.message, TerminalClose.refused);
+        throw err;
+      }
+      const refuse = async (code: string, message: string) => {
+        await ctx.ledger.append({
+          kind: 'access.refused',
+          actor: c.username,
+          actorKind: c.kind,
+          targetId: msg.targetId,
+          requestId: grant.request_id,
+          data: { code, message, grantId: grant.id, level: grant.level, mode: msg.mode },
+        });
+        end(code, message, TerminalClose.refused);
+      };
+      if (grant.level === 'exec-only' && msg.mode === 'shell') {
+        return refuse(
+          'exec_only',
+          `grant ${grant.id} is exec-only: run single commands (sallyport ssh ${msg.targetId} -- <command>); an interactive shell needs the shell level`,
+        );
+      }
+      if (grant.level !== 'shell' && grant.level !== 'exec-only') {
+        return refuse('level_mismatch', `grant ${grant.id} is for ${grant.level} access, not for SSH sessions`);
+      }
+      const target = await ctx.targets.get(msg.targetId);
+      if (!target || target.kind !== 'ssh') {
+        return refuse('not_ssh', `${msg.targetId} is not an SSH target`);
+      }
+      if (ws.readyState !== ws.OPEN) return;
+      session = new TerminalSession({
+        ws,
+        actor: { username: c.username, kind: c.kind },
+        target,
+        credential: () => ctx.targets.credential(target.id),
+        grant: { id: grant.id, requestId: grant.request_id },
+        mode: msg.mode,
+        ...(msg.command !== undefined ? { command: msg.command } : {}),
+        cols: msg.cols,
+        rows: msg.rows,
+        ledger: ctx.ledger,
+        registry,
+        closeReasonOf: (m) => (m === userMessage('expired') ? 'expired' : 'revoked'),
+        stillGranted: async () => Boolean(await access.usableGrant(c.username, msg.targetId, grant.id)),
+        log: req.log,
+        ...(opts.filters ? { filters: opts.filters } : {}),
+      });
+      await session.start();
+    };
+
+    const handle = async (raw: Buffer, isBinary: boolean) => {
+      if (isBinary) return bad('bad_frame', 'binary frames are not accepted on this channel: send JSON text frames');
+      if (raw.length > MAX_FRAME_BYTES) return bad('bad_frame', `frame larger than ${MAX_FRAME_BYTES} bytes`);
+      let json: unknown;
+      try {
+        json = JSON.parse(raw.toString('utf8'));
+      } catch {
+        return bad('bad_frame', 'frame is not valid JSON');
+      }
+      const parsed = TerminalClientMessage.safeParse(json);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        return bad(
+          'bad_frame',
+          `frame does not match the protocol: ${issue?.path.join('.') || 'type'}: ${issue?.message ?? 'invalid'}`,
+        );
+      }
+      const msg = parsed.data;
+      if (msg.type === 'auth') {
+        if (caller || authing) return bad('already_authenticated', 'this socket is already authenticated');
+        authing = authenticate(ctx, req, `Bearer ${msg.token}`).then(welcome, refuseAuth);
+        return authing;
+      }
+      if (authing) await authing;
+      if (!caller) {
+        if (ws.readyState === ws.OPEN) bad('unauthenticated', 'authenticate first');
+        return;
+      }
+      if (msg.type === 'open') {
+        if (opened) return bad('already_open', 'this socket already carries a session: open another socket');
+        opened = true;
+        return open(caller, msg);
+      }
+      if (!session || session.isEnded) return bad('not_open', 'send {"type":"open",…} first');
+      if (msg.type === 'input') session.input(Buffer.from(msg.data, 'base64'));
+      else if (msg.type === 'resize') session.resize(msg.cols, msg.rows);
+      else if (msg.type === 'signal') session.interrupt();
+      else if (msg.type === 'eof') session.eof();
+    };
+
+    ws.on('message', (raw: Buffer, isBinary: boolean) => {
+      chain = chain
+        .then(() => handle(raw, isBinary))
+        .catch((err: Error) => {
+          req.log.error({ err: err.message }, 'terminal channel error');
+          if (session) void session.close('error', 'the gateway hit an internal error');
+          else end('internal_error', 'the gateway hit an internal error', TerminalClose.error);
+        });
+    });
+    ws.on('close', () => {
+      clearTimeout(timer);
+      session?.clientClosed();
+    });
+    ws.on('error', (err) => req.log.warn({ err: err.message }, 'terminal websocket error'));
+  });
+}

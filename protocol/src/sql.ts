@@ -1,0 +1,133 @@
+import { z } from 'zod';
+import { AccessLevel, TargetId } from './common';
+
+/**
+ * The SQL channel (`/api/sql`): one WebSocket = one SQL session on one target, under one grant.
+ *
+ * Client → server: authenticate (Authorization header, the console's cookie, or a first
+ * `{type:'auth'}` frame), then `open`, then any number of `run` (one at a time) and `cancel`.
+ *
+ * Server → client, per run `id`: for every statement that returns rows, `columns` once, then
+ * `rows` in batches, then `done`; for statements without rows just `done`. Every run ends with
+ * exactly one terminal frame: `complete` (all statements ran), `error`, `blocked`, `review` or
+ * `cancelled`. `closed` ends the session (grant revoked or expired, connection lost, …).
+ *
+ * Every cell has passed the gateway's masking before it is sent: `rows.masked` lists the
+ * coordinates `[rowIndex, columnIndex]` (within that frame) of the cells that were masked.
+ */
+
+/** Client-chosen run id, echoed on every frame of that run. */
+export const SqlRunId = z.string().min(1).max(64);
+
+/** Largest batch of SQL text accepted in one `run` frame (characters). */
+export const SQL_MAX_TEXT = 512 * 1024;
+
+export const SqlClientMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('auth'), token: z.string().min(1).max(16_384) }).strict(),
+  z.object({ type: z.literal('open'), targetId: TargetId, grantId: z.string().min(1).max(64) }).strict(),
+  z
+    .object({
+      type: z.literal('run'),
+      id: SqlRunId,
+      sql: z.string().max(SQL_MAX_TEXT),
+      /** Lower the session's row cap for this run (the gateway's cap still applies). */
+      maxRows: z.number().int().min(1).max(10_000_000).optional(),
+    })
+    .strict(),
+  z.object({ type: z.literal('cancel'), id: SqlRunId }).strict(),
+]);
+export type SqlClientMessage = z.infer<typeof SqlClientMessage>;
+
+export const SqlColumn = z.object({
+  name: z.string(),
+  /** PostgreSQL type name (pg_type.typname: `int4`, `text`, `_text` for text[], …). */
+  type: z.string(),
+  /** Source table of a plain column reference, when PostgreSQL reports one. */
+  table: z.string().optional(),
+  schema: z.string().optional(),
+});
+export type SqlColumn = z.infer<typeof SqlColumn>;
+
+const runFrame = { id: SqlRunId, statementIndex: z.number().int().min(0) };
+
+export const SqlServerMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('ready'),
+    sessionId: z.string(),
+    targetId: z.string(),
+    grantId: z.string(),
+    level: AccessLevel,
+    readOnly: z.boolean(),
+    /** Most rows any one statement sends before `truncated`. */
+    maxRows: z.number().int(),
+  }),
+  z.object({ type: z.literal('columns'), ...runFrame, columns: z.array(SqlColumn) }),
+  z.object({
+    type: z.literal('rows'),
+    ...runFrame,
+    rows: z.array(z.array(z.string().nullable())),
+    /** `[rowIndex, columnIndex]` of every masked cell in this frame. */
+    masked: z.array(z.tuple([z.number().int(), z.number().int()])),
+  }),
+  z.object({
+    type: z.literal('done'),
+    ...runFrame,
+    /** The command tag's verb: SELECT, INSERT, UPDATE, CREATE, … */
+    command: z.string(),
+    /** Rows sent (row-returning statements) or affected (others); null when PostgreSQL reports none. */
+    rowCount: z.number().int().nullable(),
+    truncated: z.boolean(),
+    durationMs: z.number().optional(),
+  }),
+  z.object({
+    type: z.literal('complete'),
+    id: SqlRunId,
+    statements: z.number().int(),
+    durationMs: z.number(),
+  }),
+  z.object({
+    type: z.literal('error'),
+    /** Absent for errors that belong to no run (malformed frame, open refused). */
+    id: SqlRunId.optional(),
+    message: z.string(),
+    /** SQLSTATE for PostgreSQL's errors (`22012`), a gateway code otherwise (`syntax_error`, `busy`, …). */
+    code: z.string().optional(),
+    /** 1-based character position in the run's SQL text. */
+    position: z.number().int().optional(),
+    statementIndex: z.number().int().optional(),
+    detail: z.string().optional(),
+    hint: z.string().optional(),
+  }),
+  z.object({
+    type: z.literal('blocked'),
+    ...runFrame,
+    rule: z.string(),
+    message: z.string(),
+    statement: z.string(),
+  }),
+  /** Reserved for statement review (the statement waits for an approver). Not sent yet. */
+  z.object({
+    type: z.literal('review'),
+    ...runFrame,
+    rule: z.string(),
+    message: z.string(),
+    statement: z.string(),
+    reviewId: z.string().optional(),
+  }),
+  z.object({ type: z.literal('cancelled'), id: SqlRunId }),
+  z.object({
+    type: z.literal('closed'),
+    reason: z.string(),
+    code: z.enum(['grant_ended', 'connection_lost', 'client_closed', 'shutdown', 'error']),
+  }),
+]);
+export type SqlServerMessage = z.infer<typeof SqlServerMessage>;
+export type SqlServerMessageOf<T extends SqlServerMessage['type']> = Extract<SqlServerMessage, { type: T }>;
+
+/** WebSocket close codes of the SQL channel (besides WsClose's). */
+export const SqlWsClose = {
+  normal: 1000,
+  refused: 4403,
+  grantEnded: 4410,
+  connectionLost: 4502,
+} as const;
