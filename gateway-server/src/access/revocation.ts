@@ -39,56 +39,115 @@ export function createRevoker(deps: RevokerDeps) {
     return db.transaction().execute(async (trx) => {
       const rows = await trx
         .updateTable('grants')
-        .set({ status: 'revoked', revoked_at: now(), revoked_by: by.username, revoke_reason: reason, revocation_state: 'pending' })
+        .set({
+          status: 'revoked',
+          revoked_at: now(),
+          revoked_by: by.username,
+          revoke_reason: reason,
+          revocation_state: 'pending',
+        })
         .where('id', 'in', ids)
         .where('status', '=', 'active')
         .returningAll()
         .execute();
-      for (const g of rows) {
-        await ledger.append(
-          { kind: 'grant.revoked', actor: by.username, actorKind: actorKindOf(by), subject: g.holder, targetId: g.target_id, requestId: g.request_id, data: { grantId: g.id, reason, level: g.level } },
-          trx,
-        );
-      }
+      await ledger.appendMany(
+        rows.map((g) => ({
+          kind: 'grant.revoked',
+          actor: by.username,
+          actorKind: actorKindOf(by),
+          subject: g.holder,
+          targetId: g.target_id,
+          requestId: g.request_id,
+          data: { grantId: g.id, reason, level: g.level },
+        })),
+        trx,
+      );
       return rows;
     });
   }
 
   /** Closes the sessions of already-revoked grants and records the outcome of each. */
   async function finish(grants: GrantRow[], reason: string): Promise<GrantRow[]> {
-    const reports = await Promise.all(grants.map(async (g) => ({ g, report: await sessions.closeAll(g.id, userMessage(reason)) })));
+    const reports = await Promise.all(
+      grants.map(async (g) => ({ g, report: await sessions.closeAll(g.id, userMessage(reason)) })),
+    );
+    const done = reports.filter((r) => r.report.failed.length === 0);
+    const failed = reports.filter((r) => r.report.failed.length > 0);
     return db.transaction().execute(async (trx) => {
       const out: GrantRow[] = [];
-      for (const { g, report } of reports) {
-        const attempts = g.revocation_attempts + 1;
-        if (report.failed.length === 0) {
-          out.push(
-            await trx.updateTable('grants').set({ revocation_state: 'completed', revocation_attempts: attempts, next_revocation_attempt_at: null }).where('id', '=', g.id).returningAll().executeTakeFirstOrThrow(),
-          );
-          await ledger.append(
-            { kind: 'revocation.completed', actor: 'sallyport', actorKind: 'system', subject: g.holder, targetId: g.target_id, requestId: g.request_id, data: { grantId: g.id, sessionsClosed: report.closed, attempts } },
-            trx,
-          );
-        } else {
-          const next = new Date(now().getTime() + retryDelay(attempts));
-          out.push(
-            await trx.updateTable('grants').set({ revocation_state: 'failed', revocation_attempts: attempts, next_revocation_attempt_at: next }).where('id', '=', g.id).returningAll().executeTakeFirstOrThrow(),
-          );
-          await ledger.append(
-            {
-              kind: 'revocation.failed',
-              actor: 'sallyport',
-              actorKind: 'system',
-              subject: g.holder,
-              targetId: g.target_id,
-              requestId: g.request_id,
-              data: { grantId: g.id, sessionsClosed: report.closed, failures: report.failed, attempts, retryAt: next.toISOString() },
+      // The common case in one statement and one ledger insert, so a mass expiry stays fast.
+      if (done.length > 0) {
+        const updated = await trx
+          .updateTable('grants')
+          .set((eb) => ({
+            revocation_state: 'completed',
+            revocation_attempts: eb('revocation_attempts', '+', 1),
+            next_revocation_attempt_at: null,
+          }))
+          .where(
+            'id',
+            'in',
+            done.map((d) => d.g.id),
+          )
+          .returningAll()
+          .execute();
+        out.push(...updated);
+        const attemptsOf = new Map(updated.map((g) => [g.id, g.revocation_attempts]));
+        await ledger.appendMany(
+          done.map(({ g, report }) => ({
+            kind: 'revocation.completed',
+            actor: 'sallyport',
+            actorKind: 'system' as const,
+            subject: g.holder,
+            targetId: g.target_id,
+            requestId: g.request_id,
+            data: {
+              grantId: g.id,
+              sessionsClosed: report.closed,
+              attempts: attemptsOf.get(g.id) ?? g.revocation_attempts + 1,
             },
-            trx,
-          );
-          deps.log?.warn({ grantId: g.id, failures: report.failed.length, attempts }, 'revocation failed; will retry');
-          deps.onDue?.(next);
-        }
+          })),
+          trx,
+        );
+      }
+      for (const { g, report } of failed) {
+        const attempts = g.revocation_attempts + 1;
+        const next = new Date(now().getTime() + retryDelay(attempts));
+        out.push(
+          await trx
+            .updateTable('grants')
+            .set({
+              revocation_state: 'failed',
+              revocation_attempts: attempts,
+              next_revocation_attempt_at: next,
+            })
+            .where('id', '=', g.id)
+            .returningAll()
+            .executeTakeFirstOrThrow(),
+        );
+        await ledger.append(
+          {
+            kind: 'revocation.failed',
+            actor: 'sallyport',
+            actorKind: 'system',
+            subject: g.holder,
+            targetId: g.target_id,
+            requestId: g.request_id,
+            data: {
+              grantId: g.id,
+              sessionsClosed: report.closed,
+              failures: report.failed,
+              attempts,
+              retryAt: next.toISOString(),
+            },
+          },
+          trx,
+        );
+        deps.log?.warn(
+          { grantId: g.id, failures: report.failed.length, attempts },
+          'revocation failed; will retry',
+        );
+        deps.onDue?.(next);
       }
       return out;
     });
@@ -113,7 +172,12 @@ export function createRevoker(deps: RevokerDeps) {
         .selectAll()
         .where('status', '=', 'revoked')
         .where('revocation_state', 'in', ['failed', 'pending'])
-        .where((eb) => eb.or([eb('next_revocation_attempt_at', 'is', null), eb('next_revocation_attempt_at', '<=', now())]))
+        .where((eb) =>
+          eb.or([
+            eb('next_revocation_attempt_at', 'is', null),
+            eb('next_revocation_attempt_at', '<=', now()),
+          ]),
+        )
         .limit(500)
         .execute();
       if (due.length > 0) await finish(due, 'retry');

@@ -13,7 +13,11 @@ export interface SchedulerDeps {
   notifier: Notifier;
   config: () => AccessConfig;
   now?: () => Date;
-  log: { warn(o: object, m: string): void; error(o: object, m: string): void; info(o: object, m: string): void };
+  log: {
+    warn(o: object, m: string): void;
+    error(o: object, m: string): void;
+    info(o: object, m: string): void;
+  };
   /** Longest sleep between sweeps, whatever is due: a safety net for clocks and missed kicks. */
   maxSleepMs?: number;
 }
@@ -37,21 +41,48 @@ export function createScheduler(deps: SchedulerDeps) {
   let stopped = true;
 
   async function expireGrants() {
-    const due = await db.selectFrom('grants').select('id').where('status', '=', 'active').where('expires_at', '<=', now()).limit(1000).execute();
-    if (due.length > 0) await deps.revoker.revoke(due.map((g) => g.id), SYSTEM, 'expired');
+    const due = await db
+      .selectFrom('grants')
+      .select('id')
+      .where('status', '=', 'active')
+      .where('expires_at', '<=', now())
+      .limit(1000)
+      .execute();
+    if (due.length > 0)
+      await deps.revoker.revoke(
+        due.map((g) => g.id),
+        SYSTEM,
+        'expired',
+      );
   }
 
   async function expireRequests() {
     const rows = await db.transaction().execute(async (trx) => {
       const expired = await trx
         .updateTable('access_requests')
-        .set({ status: 'expired', decided_at: now(), decided_by: 'sallyport', decision_reason: 'nobody approved it in time' })
+        .set({
+          status: 'expired',
+          decided_at: now(),
+          decided_by: 'sallyport',
+          decision_reason: 'nobody approved it in time',
+        })
         .where('status', '=', 'pending')
         .where('expires_at', '<=', now())
         .returningAll()
         .execute();
       for (const r of expired) {
-        await deps.ledger.append({ kind: 'request.expired', actor: 'sallyport', actorKind: 'system', subject: r.requester, targetId: r.target_id, requestId: r.id, data: { pendingSince: new Date(r.created_at).toISOString() } }, trx);
+        await deps.ledger.append(
+          {
+            kind: 'request.expired',
+            actor: 'sallyport',
+            actorKind: 'system',
+            subject: r.requester,
+            targetId: r.target_id,
+            requestId: r.id,
+            data: { pendingSince: new Date(r.created_at).toISOString() },
+          },
+          trx,
+        );
       }
       return expired;
     });
@@ -74,7 +105,10 @@ export function createScheduler(deps: SchedulerDeps) {
       .returningAll()
       .execute();
     for (const g of rows) {
-      const secondsLeft = Math.max(0, Math.round((new Date(g.expires_at).getTime() - now().getTime()) / 1000));
+      const secondsLeft = Math.max(
+        0,
+        Math.round((new Date(g.expires_at).getTime() - now().getTime()) / 1000),
+      );
       deps.notifier.toUser(g.holder, { event: 'grant.expiring', grant: toGrantView(g), secondsLeft });
     }
   }
@@ -82,10 +116,27 @@ export function createScheduler(deps: SchedulerDeps) {
   async function nextDue(): Promise<number> {
     const warn = deps.config().expiryWarning * 1000;
     const [grant, unwarned, request, retry] = await Promise.all([
-      db.selectFrom('grants').select((eb) => eb.fn.min('expires_at').as('t')).where('status', '=', 'active').executeTakeFirst(),
-      db.selectFrom('grants').select((eb) => eb.fn.min('expires_at').as('t')).where('status', '=', 'active').where('warned_at', 'is', null).executeTakeFirst(),
-      db.selectFrom('access_requests').select((eb) => eb.fn.min('expires_at').as('t')).where('status', '=', 'pending').executeTakeFirst(),
-      db.selectFrom('grants').select((eb) => eb.fn.min('next_revocation_attempt_at').as('t')).where('revocation_state', '=', 'failed').executeTakeFirst(),
+      db
+        .selectFrom('grants')
+        .select((eb) => eb.fn.min('expires_at').as('t'))
+        .where('status', '=', 'active')
+        .executeTakeFirst(),
+      db
+        .selectFrom('grants')
+        .select((eb) => eb.fn.min('expires_at').as('t'))
+        .where('status', '=', 'active')
+        .where('warned_at', 'is', null)
+        .executeTakeFirst(),
+      db
+        .selectFrom('access_requests')
+        .select((eb) => eb.fn.min('expires_at').as('t'))
+        .where('status', '=', 'pending')
+        .executeTakeFirst(),
+      db
+        .selectFrom('grants')
+        .select((eb) => eb.fn.min('next_revocation_attempt_at').as('t'))
+        .where('revocation_state', '=', 'failed')
+        .executeTakeFirst(),
     ]);
     const times = [grant?.t, request?.t, retry?.t].filter(Boolean).map((t) => new Date(t as Date).getTime());
     if (unwarned?.t) times.push(new Date(unwarned.t as Date).getTime() - warn);

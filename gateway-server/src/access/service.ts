@@ -28,9 +28,21 @@ export interface Actor {
   email?: string | undefined;
 }
 
-export const SYSTEM: Actor = { username: 'sallyport', subject: 'system', kind: 'service', groups: [], roles: ['admin'] };
+export const SYSTEM: Actor = {
+  username: 'sallyport',
+  subject: 'system',
+  kind: 'service',
+  groups: [],
+  roles: ['admin'],
+};
 /** The actor of decisions the policy makes by itself (auto-approval). */
-export const POLICY: Actor = { username: 'policy', subject: 'system', kind: 'service', groups: [], roles: [] };
+export const POLICY: Actor = {
+  username: 'policy',
+  subject: 'system',
+  kind: 'service',
+  groups: [],
+  roles: [],
+};
 
 /** Ledger actor kind: the gateway's own actors are `system`. */
 export const actorKindOf = (a: Actor) => (a.subject === 'system' ? 'system' : a.kind);
@@ -77,7 +89,13 @@ export function createAccessService(deps: AccessServiceDeps) {
   const db = store.db;
   const now = deps.now ?? (() => new Date());
 
-  const refuse = async (actor: Actor, status: number, code: string, message: string, data: Record<string, unknown> = {}) => {
+  const refuse = async (
+    actor: Actor,
+    status: number,
+    code: string,
+    message: string,
+    data: Record<string, unknown> = {},
+  ) => {
     await ledger.append({
       kind: 'access.refused',
       actor: actor.username,
@@ -99,23 +117,49 @@ export function createAccessService(deps: AccessServiceDeps) {
   function loadApprovals(ids: string[], q: Transaction<Database> | typeof db) {
     return q.selectFrom('approvals').selectAll().where('request_id', 'in', ids).orderBy('at').execute();
   }
-  async function viewsOf(rows: AccessRequestRow[], q: Transaction<Database> | typeof db = db): Promise<RequestView[]> {
+  async function viewsOf(
+    rows: AccessRequestRow[],
+    q: Transaction<Database> | typeof db = db,
+  ): Promise<RequestView[]> {
     const ids = rows.map((r) => r.id);
     const approvals = await approvalsOf(ids, q);
-    const grants = ids.length ? await q.selectFrom('grants').select(['id', 'request_id']).where('request_id', 'in', ids).execute() : [];
+    const grants = ids.length
+      ? await q.selectFrom('grants').select(['id', 'request_id']).where('request_id', 'in', ids).execute()
+      : [];
     const grantOf = new Map(grants.map((g) => [g.request_id, g.id]));
     // An extension's grant is the one it extends.
-    return rows.map((r) => toRequestView(r, approvals.get(r.id) ?? [], grantOf.get(r.id) ?? (r.status === 'approved' ? r.extends_grant_id : null)));
+    return rows.map((r) =>
+      toRequestView(
+        r,
+        approvals.get(r.id) ?? [],
+        grantOf.get(r.id) ?? (r.status === 'approved' ? r.extends_grant_id : null),
+      ),
+    );
   }
-  const viewOf = async (r: AccessRequestRow, q: Transaction<Database> | typeof db = db) => (await viewsOf([r], q))[0]!;
+  const viewOf = async (r: AccessRequestRow, q: Transaction<Database> | typeof db = db) =>
+    (await viewsOf([r], q))[0]!;
 
   /** Mints the grant for an approved request (or extends the grant it extends), inside the caller's transaction. */
-  async function grantFor(trx: Transaction<Database>, r: AccessRequestRow, actor: Actor, reviewRequired: boolean): Promise<GrantRow> {
+  async function grantFor(
+    trx: Transaction<Database>,
+    r: AccessRequestRow,
+    actor: Actor,
+    reviewRequired: boolean,
+  ): Promise<GrantRow> {
     const at = now();
     if (r.extends_grant_id) {
-      const g = await trx.selectFrom('grants').selectAll().where('id', '=', r.extends_grant_id).forUpdate().executeTakeFirst();
+      const g = await trx
+        .selectFrom('grants')
+        .selectAll()
+        .where('id', '=', r.extends_grant_id)
+        .forUpdate()
+        .executeTakeFirst();
       if (!g || g.status !== 'active' || new Date(g.expires_at) <= at) {
-        throw new AccessError(409, 'grant_not_active', 'the grant this request extends is no longer active: request new access instead');
+        throw new AccessError(
+          409,
+          'grant_not_active',
+          'the grant this request extends is no longer active: request new access instead',
+        );
       }
       const expires = new Date(new Date(g.expires_at).getTime() + r.duration_seconds * 1000);
       const updated = await trx
@@ -132,7 +176,12 @@ export function createAccessService(deps: AccessServiceDeps) {
           subject: g.holder,
           targetId: g.target_id,
           requestId: r.id,
-          data: { grantId: g.id, level: g.level, previousExpiresAt: new Date(g.expires_at).toISOString(), expiresAt: expires.toISOString() },
+          data: {
+            grantId: g.id,
+            level: g.level,
+            previousExpiresAt: new Date(g.expires_at).toISOString(),
+            expiresAt: expires.toISOString(),
+          },
         },
         trx,
       );
@@ -174,7 +223,11 @@ export function createAccessService(deps: AccessServiceDeps) {
   }
 
   async function loadRequestFor(actor: Actor, id: string, action: string): Promise<AccessRequestRow> {
-    if (!UUID.test(id)) throw await refuse(actor, 404, 'not_found', `no request "${id.slice(0, 64)}"`, { action, requestIdGiven: id.slice(0, 64) });
+    if (!UUID.test(id))
+      throw await refuse(actor, 404, 'not_found', `no request "${id.slice(0, 64)}"`, {
+        action,
+        requestIdGiven: id.slice(0, 64),
+      });
     const r = await db.selectFrom('access_requests').selectAll().where('id', '=', id).executeTakeFirst();
     if (!r) throw await refuse(actor, 404, 'not_found', `no request "${id}"`, { action, requestIdGiven: id });
     return r;
@@ -187,9 +240,26 @@ export function createAccessService(deps: AccessServiceDeps) {
     async recordUser(a: Actor) {
       await db
         .insertInto('users')
-        .values({ username: a.username, subject: a.subject, kind: a.kind, groups: JSON.stringify(a.groups), name: a.name ?? null, email: a.email ?? null, last_seen: now() })
+        .values({
+          username: a.username,
+          subject: a.subject,
+          kind: a.kind,
+          groups: JSON.stringify(a.groups),
+          name: a.name ?? null,
+          email: a.email ?? null,
+          last_seen: now(),
+        })
         .onConflict((oc) =>
-          oc.column('username').doUpdateSet({ subject: a.subject, kind: a.kind, groups: JSON.stringify(a.groups), name: a.name ?? null, email: a.email ?? null, last_seen: now() }),
+          oc
+            .column('username')
+            .doUpdateSet({
+              subject: a.subject,
+              kind: a.kind,
+              groups: JSON.stringify(a.groups),
+              name: a.name ?? null,
+              email: a.email ?? null,
+              last_seen: now(),
+            }),
         )
         .execute();
     },
@@ -199,29 +269,68 @@ export function createAccessService(deps: AccessServiceDeps) {
     },
 
     async request(actor: Actor, input: CreateAccessRequest): Promise<RequestOutcome> {
-      const durationSeconds = typeof input.duration === 'number' ? input.duration : parseDuration(input.duration);
+      const durationSeconds =
+        typeof input.duration === 'number' ? input.duration : parseDuration(input.duration);
       const ctx = { targetId: input.targetId, level: input.level };
       if (durationSeconds === undefined || !Number.isSafeInteger(durationSeconds)) {
-        throw await refuse(actor, 400, 'invalid_duration', `"${String(input.duration).slice(0, 32)}" is not a duration: give seconds or text like 30m, 2h`, ctx);
+        throw await refuse(
+          actor,
+          400,
+          'invalid_duration',
+          `"${String(input.duration).slice(0, 32)}" is not a duration: give seconds or text like 30m, 2h`,
+          ctx,
+        );
       }
-      if (durationSeconds <= 0) throw await refuse(actor, 400, 'invalid_duration', 'the duration must be positive', { ...ctx, durationSeconds });
+      if (durationSeconds <= 0)
+        throw await refuse(actor, 400, 'invalid_duration', 'the duration must be positive', {
+          ...ctx,
+          durationSeconds,
+        });
       if (durationSeconds > ABSOLUTE_MAX_DURATION_SECONDS) {
-        throw await refuse(actor, 400, 'invalid_duration', `a duration of ${durationSeconds} s is beyond any grant Sallyport issues`, { ...ctx, durationSeconds });
+        throw await refuse(
+          actor,
+          400,
+          'invalid_duration',
+          `a duration of ${durationSeconds} s is beyond any grant Sallyport issues`,
+          { ...ctx, durationSeconds },
+        );
       }
       const target = await targets.get(input.targetId);
       if (!target) throw await refuse(actor, 404, 'unknown_target', `no target "${input.targetId}"`, ctx);
 
       let extended: GrantRow | undefined;
       if (input.extendsGrantId) {
-        extended = await db.selectFrom('grants').selectAll().where('id', '=', input.extendsGrantId).executeTakeFirst();
+        extended = await db
+          .selectFrom('grants')
+          .selectAll()
+          .where('id', '=', input.extendsGrantId)
+          .executeTakeFirst();
         if (!extended || extended.holder !== actor.username) {
-          throw await refuse(actor, 404, 'not_found', `no grant "${input.extendsGrantId}" of yours to extend`, ctx);
+          throw await refuse(
+            actor,
+            404,
+            'not_found',
+            `no grant "${input.extendsGrantId}" of yours to extend`,
+            ctx,
+          );
         }
         if (extended.status !== 'active' || new Date(extended.expires_at) <= now()) {
-          throw await refuse(actor, 409, 'grant_not_active', 'that grant is no longer active: request new access instead', ctx);
+          throw await refuse(
+            actor,
+            409,
+            'grant_not_active',
+            'that grant is no longer active: request new access instead',
+            ctx,
+          );
         }
         if (extended.target_id !== input.targetId || extended.level !== input.level) {
-          throw await refuse(actor, 400, 'extension_mismatch', `grant ${extended.id} is for ${extended.target_id} at ${extended.level}`, ctx);
+          throw await refuse(
+            actor,
+            400,
+            'extension_mismatch',
+            `grant ${extended.id} is for ${extended.target_id} at ${extended.level}`,
+            ctx,
+          );
         }
       }
 
@@ -232,7 +341,11 @@ export function createAccessService(deps: AccessServiceDeps) {
         breakGlass: input.breakGlass,
       });
       if (decision.outcome === 'refused') {
-        throw await refuse(actor, 403, decision.code, decision.message, { ...ctx, durationSeconds, reason: input.reason });
+        throw await refuse(actor, 403, decision.code, decision.message, {
+          ...ctx,
+          durationSeconds,
+          reason: input.reason,
+        });
       }
 
       const at = now();
@@ -249,21 +362,34 @@ export function createAccessService(deps: AccessServiceDeps) {
         rule_name: decision.rule.name,
         status: approval ? 'pending' : 'approved',
         approvals_required: approval?.count ?? 0,
-        approver_users: approval?.approvers.users ?? (decision.rule.approval === 'auto' ? [] : decision.rule.approval.approvers.users),
-        approver_groups: approval?.approvers.groups ?? (decision.rule.approval === 'auto' ? [] : decision.rule.approval.approvers.groups),
+        approver_users:
+          approval?.approvers.users ??
+          (decision.rule.approval === 'auto' ? [] : decision.rule.approval.approvers.users),
+        approver_groups:
+          approval?.approvers.groups ??
+          (decision.rule.approval === 'auto' ? [] : decision.rule.approval.approvers.groups),
         break_glass: decision.outcome === 'break-glass',
         extends_grant_id: extended?.id ?? null,
         created_at: at,
         expires_at: new Date(at.getTime() + (approval?.pendingTimeoutSeconds ?? 0) * 1000),
         decided_at: approval ? null : at,
         decided_by: approval ? null : decision.outcome === 'auto' ? 'policy' : actor.username,
-        decision_reason: approval ? null : decision.outcome === 'auto' ? `auto-approved by rule ${decision.rule.name}` : 'break-glass',
+        decision_reason: approval
+          ? null
+          : decision.outcome === 'auto'
+            ? `auto-approved by rule ${decision.rule.name}`
+            : 'break-glass',
       };
 
       const result = await db.transaction().execute(async (trx) => {
         await trx
           .insertInto('access_requests')
-          .values({ ...row, requester_groups: JSON.stringify(row.requester_groups), approver_users: JSON.stringify(row.approver_users), approver_groups: JSON.stringify(row.approver_groups) })
+          .values({
+            ...row,
+            requester_groups: JSON.stringify(row.requester_groups),
+            approver_users: JSON.stringify(row.approver_users),
+            approver_groups: JSON.stringify(row.approver_groups),
+          })
           .execute();
         await ledger.append(
           {
@@ -299,7 +425,14 @@ export function createAccessService(deps: AccessServiceDeps) {
           },
           trx,
         );
-        return { grant: await grantFor(trx, row, decision.outcome === 'auto' ? POLICY : actor, decision.outcome === 'break-glass') };
+        return {
+          grant: await grantFor(
+            trx,
+            row,
+            decision.outcome === 'auto' ? POLICY : actor,
+            decision.outcome === 'break-glass',
+          ),
+        };
       });
 
       const request = await viewOf(row);
@@ -314,37 +447,86 @@ export function createAccessService(deps: AccessServiceDeps) {
       if (decision.outcome === 'break-glass') {
         const n: Notification = { event: 'grant.break_glass', request, grant };
         const rule = decision.rule;
-        const everyApprover = rule.approval === 'auto' ? { users: [], groups: deps.config().rules.flatMap((r) => (r.approval === 'auto' ? [] : r.approval.approvers.groups)) } : rule.approval.approvers;
+        const everyApprover =
+          rule.approval === 'auto'
+            ? {
+                users: [],
+                groups: deps
+                  .config()
+                  .rules.flatMap((r) => (r.approval === 'auto' ? [] : r.approval.approvers.groups)),
+              }
+            : rule.approval.approvers;
         deps.notifier.toApprovers(everyApprover, actor.username, n);
         await deps.notifier.external(n);
       }
       return { outcome: 'granted', request, grant };
     },
 
-    async approve(actor: Actor, id: string, reason?: string): Promise<{ request: RequestView; grant?: GrantView }> {
+    async approve(
+      actor: Actor,
+      id: string,
+      reason?: string,
+    ): Promise<{ request: RequestView; grant?: GrantView }> {
       const existing = await loadRequestFor(actor, id, 'approve');
       const rule = deps.config().rules.find((r) => r.name === existing.rule_name);
       const ctx = { requestId: id, targetId: existing.target_id };
-      if (!rule) throw await refuse(actor, 409, 'rule_gone', `the rule "${existing.rule_name}" no longer exists; the request cannot be approved`, ctx);
+      if (!rule)
+        throw await refuse(
+          actor,
+          409,
+          'rule_gone',
+          `the rule "${existing.rule_name}" no longer exists; the request cannot be approved`,
+          ctx,
+        );
       const may = mayApprove(rule, { username: actor.username, groups: actor.groups }, existing.requester);
       if (!may.ok) throw await refuse(actor, 403, may.code, may.message, ctx);
 
       const outcome = await db.transaction().execute(async (trx) => {
         // Row lock: concurrent approvals queue here, so exactly one of them can mint the grant.
-        const r = await trx.selectFrom('access_requests').selectAll().where('id', '=', id).forUpdate().executeTakeFirstOrThrow();
+        const r = await trx
+          .selectFrom('access_requests')
+          .selectAll()
+          .where('id', '=', id)
+          .forUpdate()
+          .executeTakeFirstOrThrow();
         if (r.status === 'pending' && new Date(r.expires_at) <= now()) {
-          return { refused: { status: 409, code: 'request_expired', message: 'this request expired before it was approved' } };
+          return {
+            refused: {
+              status: 409,
+              code: 'request_expired',
+              message: 'this request expired before it was approved',
+            },
+          };
         }
         if (r.status !== 'pending') {
-          return { refused: { status: 409, code: `request_${r.status}`, message: `this request is ${r.status}; it cannot be approved` } };
+          return {
+            refused: {
+              status: 409,
+              code: `request_${r.status}`,
+              message: `this request is ${r.status}; it cannot be approved`,
+            },
+          };
         }
         const inserted = await trx
           .insertInto('approvals')
-          .values({ request_id: id, approver: actor.username, decision: 'approve', reason: reason ?? null, at: now() })
+          .values({
+            request_id: id,
+            approver: actor.username,
+            decision: 'approve',
+            reason: reason ?? null,
+            at: now(),
+          })
           .onConflict((oc) => oc.columns(['request_id', 'approver']).doNothing())
           .returning('approver')
           .executeTakeFirst();
-        if (!inserted) return { refused: { status: 409, code: 'already_approved', message: 'you have already approved this request' } };
+        if (!inserted)
+          return {
+            refused: {
+              status: 409,
+              code: 'already_approved',
+              message: 'you have already approved this request',
+            },
+          };
         const count = await trx
           .selectFrom('approvals')
           .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -353,18 +535,39 @@ export function createAccessService(deps: AccessServiceDeps) {
           .executeTakeFirstOrThrow();
         const approvals = Number(count.n);
         await ledger.append(
-          { kind: 'request.approval', actor: actor.username, actorKind: actor.kind, subject: r.requester, targetId: r.target_id, requestId: id, data: { reason: reason ?? null, approvals, required: r.approvals_required } },
+          {
+            kind: 'request.approval',
+            actor: actor.username,
+            actorKind: actor.kind,
+            subject: r.requester,
+            targetId: r.target_id,
+            requestId: id,
+            data: { reason: reason ?? null, approvals, required: r.approvals_required },
+          },
           trx,
         );
         if (approvals < r.approvals_required) return { request: r };
         const decided = await trx
           .updateTable('access_requests')
-          .set({ status: 'approved', decided_at: now(), decided_by: actor.username, decision_reason: reason ?? null })
+          .set({
+            status: 'approved',
+            decided_at: now(),
+            decided_by: actor.username,
+            decision_reason: reason ?? null,
+          })
           .where('id', '=', id)
           .returningAll()
           .executeTakeFirstOrThrow();
         await ledger.append(
-          { kind: 'request.approved', actor: actor.username, actorKind: actor.kind, subject: r.requester, targetId: r.target_id, requestId: id, data: { approvals, rule: r.rule_name } },
+          {
+            kind: 'request.approved',
+            actor: actor.username,
+            actorKind: actor.kind,
+            subject: r.requester,
+            targetId: r.target_id,
+            requestId: id,
+            data: { approvals, rule: r.rule_name },
+          },
           trx,
         );
         const grant = await grantFor(trx, decided, actor, false);
@@ -388,21 +591,57 @@ export function createAccessService(deps: AccessServiceDeps) {
       const rule = deps.config().rules.find((r) => r.name === existing.rule_name);
       if (rule) {
         const may = mayApprove(rule, { username: actor.username, groups: actor.groups }, existing.requester);
-        if (!may.ok) throw await refuse(actor, 403, may.code === 'self_approval' ? 'self_decision' : may.code, may.code === 'self_approval' ? 'cancel your own request instead of denying it' : may.message, ctx);
+        if (!may.ok)
+          throw await refuse(
+            actor,
+            403,
+            may.code === 'self_approval' ? 'self_decision' : may.code,
+            may.code === 'self_approval' ? 'cancel your own request instead of denying it' : may.message,
+            ctx,
+          );
       } else if (!isAdmin(actor)) {
-        throw await refuse(actor, 403, 'not_an_approver', 'only an admin can decide on a request whose rule is gone', ctx);
+        throw await refuse(
+          actor,
+          403,
+          'not_an_approver',
+          'only an admin can decide on a request whose rule is gone',
+          ctx,
+        );
       }
       const out = await db.transaction().execute(async (trx) => {
-        const r = await trx.selectFrom('access_requests').selectAll().where('id', '=', id).forUpdate().executeTakeFirstOrThrow();
-        if (r.status !== 'pending') return { refused: `this request is ${r.status}; it cannot be denied`, request: undefined } as const;
-        await trx.insertInto('approvals').values({ request_id: id, approver: actor.username, decision: 'deny', reason, at: now() }).onConflict((oc) => oc.columns(['request_id', 'approver']).doUpdateSet({ decision: 'deny', reason, at: now() })).execute();
+        const r = await trx
+          .selectFrom('access_requests')
+          .selectAll()
+          .where('id', '=', id)
+          .forUpdate()
+          .executeTakeFirstOrThrow();
+        if (r.status !== 'pending')
+          return { refused: `this request is ${r.status}; it cannot be denied`, request: undefined } as const;
+        await trx
+          .insertInto('approvals')
+          .values({ request_id: id, approver: actor.username, decision: 'deny', reason, at: now() })
+          .onConflict((oc) =>
+            oc.columns(['request_id', 'approver']).doUpdateSet({ decision: 'deny', reason, at: now() }),
+          )
+          .execute();
         const decided = await trx
           .updateTable('access_requests')
           .set({ status: 'denied', decided_at: now(), decided_by: actor.username, decision_reason: reason })
           .where('id', '=', id)
           .returningAll()
           .executeTakeFirstOrThrow();
-        await ledger.append({ kind: 'request.denied', actor: actor.username, actorKind: actor.kind, subject: r.requester, targetId: r.target_id, requestId: id, data: { reason } }, trx);
+        await ledger.append(
+          {
+            kind: 'request.denied',
+            actor: actor.username,
+            actorKind: actor.kind,
+            subject: r.requester,
+            targetId: r.target_id,
+            requestId: id,
+            data: { reason },
+          },
+          trx,
+        );
         return { refused: undefined, request: decided } as const;
       });
       if (out.refused !== undefined) throw await refuse(actor, 409, 'not_pending', out.refused, ctx);
@@ -416,15 +655,49 @@ export function createAccessService(deps: AccessServiceDeps) {
     async cancel(actor: Actor, id: string): Promise<RequestView> {
       const existing = await loadRequestFor(actor, id, 'cancel');
       const ctx = { requestId: id, targetId: existing.target_id };
-      if (existing.requester !== actor.username && !isAdmin(actor)) throw await refuse(actor, 403, 'forbidden', 'only the requester or an admin can cancel a request', ctx);
+      if (existing.requester !== actor.username && !isAdmin(actor))
+        throw await refuse(
+          actor,
+          403,
+          'forbidden',
+          'only the requester or an admin can cancel a request',
+          ctx,
+        );
       const r = await db.transaction().execute(async (trx) => {
-        const cur = await trx.selectFrom('access_requests').selectAll().where('id', '=', id).forUpdate().executeTakeFirstOrThrow();
+        const cur = await trx
+          .selectFrom('access_requests')
+          .selectAll()
+          .where('id', '=', id)
+          .forUpdate()
+          .executeTakeFirstOrThrow();
         if (cur.status !== 'pending') return undefined;
-        const done = await trx.updateTable('access_requests').set({ status: 'cancelled', decided_at: now(), decided_by: actor.username }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
-        await ledger.append({ kind: 'request.cancelled', actor: actor.username, actorKind: actor.kind, subject: cur.requester, targetId: cur.target_id, requestId: id }, trx);
+        const done = await trx
+          .updateTable('access_requests')
+          .set({ status: 'cancelled', decided_at: now(), decided_by: actor.username })
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await ledger.append(
+          {
+            kind: 'request.cancelled',
+            actor: actor.username,
+            actorKind: actor.kind,
+            subject: cur.requester,
+            targetId: cur.target_id,
+            requestId: id,
+          },
+          trx,
+        );
         return done;
       });
-      if (!r) throw await refuse(actor, 409, 'not_pending', `this request is ${existing.status}; only pending requests can be cancelled`, ctx);
+      if (!r)
+        throw await refuse(
+          actor,
+          409,
+          'not_pending',
+          `this request is ${existing.status}; only pending requests can be cancelled`,
+          ctx,
+        );
       const view = await viewOf(r);
       // The requester's other sockets (app, a CLI --wait) and the approvers' inboxes learn it at once.
       const n: Notification = { event: 'request.decided', request: view };
@@ -435,34 +708,60 @@ export function createAccessService(deps: AccessServiceDeps) {
 
     async getRequest(actor: Actor, id: string): Promise<RequestView> {
       const r = await loadRequestFor(actor, id, 'read');
-      const canSee = r.requester === actor.username || isAdmin(actor) || r.approver_users.includes(actor.username) || r.approver_groups.some((g) => actor.groups.includes(g));
+      const canSee =
+        r.requester === actor.username ||
+        isAdmin(actor) ||
+        r.approver_users.includes(actor.username) ||
+        r.approver_groups.some((g) => actor.groups.includes(g));
       if (!canSee) throw await refuse(actor, 404, 'not_found', `no request "${id}"`, { requestId: id });
       return viewOf(r);
     },
 
-    async listRequests(actor: Actor, opts: { scope: 'mine' | 'inbox' | 'all'; status?: string; limit?: number }): Promise<RequestView[]> {
-      let q = db.selectFrom('access_requests').selectAll().orderBy('created_at', 'desc').limit(Math.min(opts.limit ?? 200, 1000));
+    async listRequests(
+      actor: Actor,
+      opts: { scope: 'mine' | 'inbox' | 'all'; status?: string; limit?: number },
+    ): Promise<RequestView[]> {
+      let q = db
+        .selectFrom('access_requests')
+        .selectAll()
+        .orderBy('created_at', 'desc')
+        .limit(Math.min(opts.limit ?? 200, 1000));
       if (opts.status) q = q.where('status', '=', opts.status as AccessRequestRow['status']);
       if (opts.scope === 'mine') q = q.where('requester', '=', actor.username);
-      if (opts.scope === 'all' && !isAdmin(actor)) throw new AccessError(403, 'forbidden', 'listing all requests needs the admin role');
+      if (opts.scope === 'all' && !isAdmin(actor))
+        throw new AccessError(403, 'forbidden', 'listing all requests needs the admin role');
       const rows = await q.execute();
       const visible =
         opts.scope === 'inbox'
-          ? rows.filter((r) => r.requester !== actor.username && (r.approver_users.includes(actor.username) || r.approver_groups.some((g) => actor.groups.includes(g))))
+          ? rows.filter(
+              (r) =>
+                r.requester !== actor.username &&
+                (r.approver_users.includes(actor.username) ||
+                  r.approver_groups.some((g) => actor.groups.includes(g))),
+            )
           : rows;
       return viewsOf(visible);
     },
 
-    async listGrants(actor: Actor, opts: { scope: 'mine' | 'all'; status?: 'active' | 'revoked' }): Promise<GrantView[]> {
+    async listGrants(
+      actor: Actor,
+      opts: { scope: 'mine' | 'all'; status?: 'active' | 'revoked' },
+    ): Promise<GrantView[]> {
       let q = db.selectFrom('grants').selectAll().orderBy('created_at', 'desc').limit(500);
       if (opts.scope === 'mine') q = q.where('holder', '=', actor.username);
-      else if (!isAdmin(actor)) throw new AccessError(403, 'forbidden', 'listing all grants needs the admin role');
+      else if (!isAdmin(actor))
+        throw new AccessError(403, 'forbidden', 'listing all grants needs the admin role');
       if (opts.status) q = q.where('status', '=', opts.status);
       return (await q.execute()).map(toGrantView);
     },
 
     /** The grant a session may run under: active, unexpired, the holder's, for this target (and level, if given). */
-    async usableGrant(username: string, targetId: string, grantId?: string, level?: AccessLevel): Promise<GrantRow | undefined> {
+    async usableGrant(
+      username: string,
+      targetId: string,
+      grantId?: string,
+      level?: AccessLevel,
+    ): Promise<GrantRow | undefined> {
       let q = db
         .selectFrom('grants')
         .selectAll()
@@ -478,35 +777,86 @@ export function createAccessService(deps: AccessServiceDeps) {
 
     /** For a session layer: checks a grant at use time, auditing misuse of a revoked or foreign grant. */
     async checkGrantForUse(actor: Actor, grantId: string, targetId: string): Promise<GrantRow> {
-      const g = UUID.test(grantId) ? await db.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst() : undefined;
+      const g = UUID.test(grantId)
+        ? await db.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst()
+        : undefined;
       const ctx = { targetId, grantId: grantId.slice(0, 64) };
-      if (!g || g.holder !== actor.username || g.target_id !== targetId) throw await refuse(actor, 403, 'no_grant', `no grant of yours for ${targetId}`, ctx);
-      if (g.status === 'revoked') throw await refuse(actor, 403, 'grant_revoked', `this grant was revoked${g.revoke_reason ? `: ${g.revoke_reason}` : ''}`, ctx);
-      if (new Date(g.expires_at) <= now()) throw await refuse(actor, 403, 'grant_expired', 'this grant has expired', ctx);
+      if (!g || g.holder !== actor.username || g.target_id !== targetId)
+        throw await refuse(actor, 403, 'no_grant', `no grant of yours for ${targetId}`, ctx);
+      if (g.status === 'revoked')
+        throw await refuse(
+          actor,
+          403,
+          'grant_revoked',
+          `this grant was revoked${g.revoke_reason ? `: ${g.revoke_reason}` : ''}`,
+          ctx,
+        );
+      if (new Date(g.expires_at) <= now())
+        throw await refuse(actor, 403, 'grant_expired', 'this grant has expired', ctx);
       return g;
     },
 
     /** Access state per target for the targets list. */
-    async accessStates(username: string): Promise<Map<string, { state: 'pending' | 'active' | 'expiring'; expiresAt?: string; requestId?: string; grantId?: string }>> {
-      const out = new Map<string, { state: 'pending' | 'active' | 'expiring'; expiresAt?: string; requestId?: string; grantId?: string }>();
+    async accessStates(
+      username: string,
+    ): Promise<
+      Map<
+        string,
+        { state: 'pending' | 'active' | 'expiring'; expiresAt?: string; requestId?: string; grantId?: string }
+      >
+    > {
+      const out = new Map<
+        string,
+        { state: 'pending' | 'active' | 'expiring'; expiresAt?: string; requestId?: string; grantId?: string }
+      >();
       const t = now();
-      const pending = await db.selectFrom('access_requests').select(['id', 'target_id']).where('requester', '=', username).where('status', '=', 'pending').where('expires_at', '>', t).execute();
+      const pending = await db
+        .selectFrom('access_requests')
+        .select(['id', 'target_id'])
+        .where('requester', '=', username)
+        .where('status', '=', 'pending')
+        .where('expires_at', '>', t)
+        .execute();
       for (const p of pending) out.set(p.target_id, { state: 'pending', requestId: p.id });
-      const grants = await db.selectFrom('grants').select(['id', 'target_id', 'expires_at']).where('holder', '=', username).where('status', '=', 'active').where('expires_at', '>', t).orderBy('expires_at', 'asc').execute();
+      const grants = await db
+        .selectFrom('grants')
+        .select(['id', 'target_id', 'expires_at'])
+        .where('holder', '=', username)
+        .where('status', '=', 'active')
+        .where('expires_at', '>', t)
+        .orderBy('expires_at', 'asc')
+        .execute();
       const warn = deps.config().expiryWarning * 1000;
       for (const g of grants) {
         const exp = new Date(g.expires_at);
-        out.set(g.target_id, { state: exp.getTime() - t.getTime() <= warn ? 'expiring' : 'active', expiresAt: exp.toISOString(), grantId: g.id });
+        out.set(g.target_id, {
+          state: exp.getTime() - t.getTime() <= warn ? 'expiring' : 'active',
+          expiresAt: exp.toISOString(),
+          grantId: g.id,
+        });
       }
       return out;
     },
 
     /** Early revoke by the holder or an admin. The sessions are closed by the revoker (see revocation.ts). */
     async authorizeRevoke(actor: Actor, grantId: string): Promise<GrantRow> {
-      const g = UUID.test(grantId) ? await db.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst() : undefined;
-      if (!g) throw await refuse(actor, 404, 'not_found', `no grant "${grantId.slice(0, 64)}"`, { grantId: grantId.slice(0, 64) });
-      if (g.holder !== actor.username && !isAdmin(actor)) throw await refuse(actor, 403, 'forbidden', 'only the holder or an admin can revoke a grant', { grantId, targetId: g.target_id });
-      if (g.status !== 'active') throw await refuse(actor, 409, 'grant_revoked', 'this grant is already revoked', { grantId, targetId: g.target_id });
+      const g = UUID.test(grantId)
+        ? await db.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst()
+        : undefined;
+      if (!g)
+        throw await refuse(actor, 404, 'not_found', `no grant "${grantId.slice(0, 64)}"`, {
+          grantId: grantId.slice(0, 64),
+        });
+      if (g.holder !== actor.username && !isAdmin(actor))
+        throw await refuse(actor, 403, 'forbidden', 'only the holder or an admin can revoke a grant', {
+          grantId,
+          targetId: g.target_id,
+        });
+      if (g.status !== 'active')
+        throw await refuse(actor, 409, 'grant_revoked', 'this grant is already revoked', {
+          grantId,
+          targetId: g.target_id,
+        });
       return g;
     },
 

@@ -3,7 +3,11 @@ import type { AccessRequestRow, ApprovalRow, GrantRow } from '../store/tables';
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
-export function toRequestView(r: AccessRequestRow, approvals: ApprovalRow[], grantId: string | null): RequestView {
+export function toRequestView(
+  r: AccessRequestRow,
+  approvals: ApprovalRow[],
+  grantId: string | null,
+): RequestView {
   return {
     id: r.id,
     requester: r.requester,
@@ -18,7 +22,12 @@ export function toRequestView(r: AccessRequestRow, approvals: ApprovalRow[], gra
     extendsGrantId: r.extends_grant_id,
     approvalsRequired: r.approvals_required,
     approvers: { users: r.approver_users, groups: r.approver_groups },
-    approvals: approvals.map((a) => ({ approver: a.approver, decision: a.decision, reason: a.reason, at: iso(a.at)! })),
+    approvals: approvals.map((a) => ({
+      approver: a.approver,
+      decision: a.decision,
+      reason: a.reason,
+      at: iso(a.at)!,
+    })),
     createdAt: iso(r.created_at)!,
     expiresAt: iso(r.expires_at)!,
     decidedAt: iso(r.decided_at),

@@ -38,6 +38,8 @@ export interface Ledger {
    * Inside a transaction, pass it: the event then commits or rolls back with the change it records.
    */
   append(event: AuditEventInput, trx?: Transaction<Database>): Promise<AuditEventRow>;
+  /** Appends several events in order, with one lock, one read of the head and one insert. */
+  appendMany(events: AuditEventInput[], trx?: Transaction<Database>): Promise<AuditEventRow[]>;
   list(filter?: AuditFilter): Promise<AuditEventRow[]>;
   verify(): Promise<VerifyResult>;
 }
@@ -58,9 +60,14 @@ export function eventHash(prevHash: string, row: Omit<AuditEventRow, 'seq' | 'ha
   return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
 }
 
-
 async function appendIn(trx: Kysely<Database>, e: AuditEventInput): Promise<AuditEventRow> {
-  // One writer at a time across all gateway instances sharing the store.
+  const [row] = await appendAllIn(trx, [e]);
+  return row!;
+}
+
+async function appendAllIn(trx: Kysely<Database>, events: AuditEventInput[]): Promise<AuditEventRow[]> {
+  if (events.length === 0) return [];
+  // One writer at a time across all gateway instances sharing the store; held until commit.
   await sql`select pg_advisory_xact_lock(7365817)`.execute(trx);
   const last = await trx
     .selectFrom('audit_events')
@@ -68,25 +75,28 @@ async function appendIn(trx: Kysely<Database>, e: AuditEventInput): Promise<Audi
     .orderBy('seq', 'desc')
     .limit(1)
     .executeTakeFirst();
-  const prevHash = last?.hash ?? GENESIS_HASH;
+  let prevHash = last?.hash ?? GENESIS_HASH;
   const at = new Date();
-  const row = {
-    id: randomUUID(),
-    at,
-    kind: e.kind,
-    actor: e.actor,
-    actor_kind: e.actorKind,
-    subject: e.subject ?? null,
-    target_id: e.targetId ?? null,
-    request_id: e.requestId ?? null,
-    data: e.data ?? {},
-  };
-  const hash = eventHash(prevHash, row);
-  return trx
-    .insertInto('audit_events')
-    .values({ ...row, data: JSON.stringify(row.data), prev_hash: prevHash, hash })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const rows = events.map((e) => {
+    const row = {
+      id: randomUUID(),
+      at,
+      kind: e.kind,
+      actor: e.actor,
+      actor_kind: e.actorKind,
+      subject: e.subject ?? null,
+      target_id: e.targetId ?? null,
+      request_id: e.requestId ?? null,
+      data: e.data ?? {},
+    };
+    const hash = eventHash(prevHash, row);
+    const full = { ...row, data: JSON.stringify(row.data), prev_hash: prevHash, hash };
+    prevHash = hash;
+    return full;
+  });
+  // seq is assigned in VALUES order, which is the chain order.
+  const inserted = await trx.insertInto('audit_events').values(rows).returningAll().execute();
+  return inserted.sort((x, y) => x.seq - y.seq);
 }
 
 export function createLedger(store: Store): Ledger {
@@ -95,6 +105,10 @@ export function createLedger(store: Store): Ledger {
     async append(e, outer) {
       if (outer) return appendIn(outer, e);
       return db.transaction().execute((trx) => appendIn(trx, e));
+    },
+    async appendMany(events, outer) {
+      if (outer) return appendAllIn(outer, events);
+      return db.transaction().execute((trx) => appendAllIn(trx, events));
     },
     async list(f = {}) {
       let q = db.selectFrom('audit_events').selectAll().orderBy('seq', 'asc');
