@@ -19,10 +19,11 @@ import {
   startDevProvider,
   type TokenVerifier,
 } from './identity';
-import { createLogger, type Logger } from './observability/logger';
-import { createMetrics } from './observability/metrics';
+import { createMasker } from './masking';
 import { hubNotifier, NotificationHub } from './notify/hub';
 import { createWebhookDispatcher } from './notify/webhooks';
+import { createLogger, type Logger } from './observability/logger';
+import { createMetrics } from './observability/metrics';
 import { createSealer, loadMasterKey, MasterKeyError, type Sealer, UnsealError } from './secrets';
 import { openStore, type Store } from './store/db';
 import { createTargetRepository, type TargetRepository } from './targets/repository';
@@ -99,11 +100,23 @@ function consoleClientFor(config: GatewayConfig, env: NodeJS.ProcessEnv) {
 }
 
 /** Removes targets of `source` that the current configuration no longer defines, each audited. */
-async function pruneTargets(targets: TargetRepository, ledger: Ledger, source: 'config' | 'demo', keep: Set<string>) {
+async function pruneTargets(
+  targets: TargetRepository,
+  ledger: Ledger,
+  source: 'config' | 'demo',
+  keep: Set<string>,
+) {
   for (const t of await targets.list()) {
     if (t.source !== source || keep.has(t.id)) continue;
     await targets.remove(t.id);
-    await ledger.append({ kind: 'target.deleted', actor: 'sallyport', actorKind: 'system', subject: t.id, targetId: t.id, data: { source, why: `no longer in the ${source === 'config' ? 'config file' : 'demo set-up'}` } });
+    await ledger.append({
+      kind: 'target.deleted',
+      actor: 'sallyport',
+      actorKind: 'system',
+      subject: t.id,
+      targetId: t.id,
+      data: { source, why: `no longer in the ${source === 'config' ? 'config file' : 'demo set-up'}` },
+    });
   }
 }
 
@@ -154,8 +167,23 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       notifier,
       onDue: (at) => scheduler?.kick(at),
     });
-    const revoker = createRevoker({ store, ledger, sessions, notifier, log, onDue: (at) => scheduler?.kick(at) });
-    scheduler = createScheduler({ store, ledger, access, revoker, notifier, config: () => config.access, log });
+    const revoker = createRevoker({
+      store,
+      ledger,
+      sessions,
+      notifier,
+      log,
+      onDue: (at) => scheduler?.kick(at),
+    });
+    scheduler = createScheduler({
+      store,
+      ledger,
+      access,
+      revoker,
+      notifier,
+      config: () => config.access,
+      log,
+    });
     let verifier: TokenVerifier | null = null;
     let issuer = config.identity.issuer ?? '';
     let identityReady = false;
@@ -181,13 +209,19 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         sessions,
         onSocket: (ws, caller) => {
           hub.add(ws, caller);
-          access.recordUser(caller).catch((err: Error) => log.warn({ err: err.message }, 'could not record user'));
+          access
+            .recordUser(caller)
+            .catch((err: Error) => log.warn({ err: err.message }, 'could not record user'));
         },
         log,
         ...(opts.consoleDir ? { consoleDir: opts.consoleDir } : {}),
         publicUrl: () => publicUrl,
         ...(consoleClient ? { consoleClient } : {}),
         consoleKey: Buffer.from(hkdfSync('sha256', key, 'sallyport', 'console-cookies/v1', 32)),
+        masker: createMasker(
+          config.masking,
+          Buffer.from(hkdfSync('sha256', key, 'sallyport', 'masking-hash', 32)),
+        ),
         readiness: async () => ({ identity: identityReady ? null : 'identity provider not reachable yet' }),
       },
       config.server.tls

@@ -44,7 +44,9 @@ const ApproveResult = zod.object({ request: RequestView, grant: GrantView.option
 
 function query(q: Record<string, string | number | undefined>): string {
   const entries = Object.entries(q).filter((e): e is [string, string | number] => e[1] !== undefined);
-  return entries.length ? `?${new URLSearchParams(entries.map(([k, v]): [string, string] => [k, String(v)])).toString()}` : '';
+  return entries.length
+    ? `?${new URLSearchParams(entries.map(([k, v]): [string, string] => [k, String(v)])).toString()}`
+    : '';
 }
 
 export function createGatewayClient(opts: GatewayClientOptions) {

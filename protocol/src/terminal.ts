@@ -46,7 +46,11 @@ export const TerminalOpen = z
     grantId: z.string().min(1).max(64),
     mode: TerminalMode,
     /** Required for `exec`, refused for `shell`. Run by the target's login shell. */
-    command: z.string().min(1).max(32 * 1024).optional(),
+    command: z
+      .string()
+      .min(1)
+      .max(32 * 1024)
+      .optional(),
     cols: Cols,
     rows: Rows,
   })
@@ -109,5 +113,11 @@ export const TerminalClose = {
 } as const;
 
 /** Errors of the SSH layer a client may want to tell apart (in `notice.code` and `closed.code`). */
-export const SshErrorCode = z.enum(['host_key_mismatch', 'auth_failed', 'target_unreachable', 'no_credential', 'ssh_error']);
+export const SshErrorCode = z.enum([
+  'host_key_mismatch',
+  'auth_failed',
+  'target_unreachable',
+  'no_credential',
+  'ssh_error',
+]);
 export type SshErrorCode = z.infer<typeof SshErrorCode>;

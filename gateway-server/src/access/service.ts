@@ -154,7 +154,7 @@ export function createAccessService(deps: AccessServiceDeps) {
         .where('id', '=', r.extends_grant_id)
         .forUpdate()
         .executeTakeFirst();
-      if (!g || g.status !== 'active' || new Date(g.expires_at) <= at) {
+      if (g?.status !== 'active' || new Date(g.expires_at) <= at) {
         throw new AccessError(
           409,
           'grant_not_active',
@@ -250,16 +250,14 @@ export function createAccessService(deps: AccessServiceDeps) {
           last_seen: now(),
         })
         .onConflict((oc) =>
-          oc
-            .column('username')
-            .doUpdateSet({
-              subject: a.subject,
-              kind: a.kind,
-              groups: JSON.stringify(a.groups),
-              name: a.name ?? null,
-              email: a.email ?? null,
-              last_seen: now(),
-            }),
+          oc.column('username').doUpdateSet({
+            subject: a.subject,
+            kind: a.kind,
+            groups: JSON.stringify(a.groups),
+            name: a.name ?? null,
+            email: a.email ?? null,
+            last_seen: now(),
+          }),
         )
         .execute();
     },

@@ -23,6 +23,8 @@ export interface ApiContext {
   revoker?: Revoker;
   /** Live sessions per grant: terminal and SQL sessions register here so revocation closes them. */
   sessions?: import('../access/sessions').SessionRegistry;
+  /** Masks every result value before it leaves the gateway (SQL results; hash key derived from the master key). */
+  masker?: import('../masking').Masker;
   /** Sockets that authenticated: the gateway subscribes them to notifications. */
   onSocket?: (ws: import('ws').WebSocket, caller: Caller) => void;
   /** The OIDC issuer clients should sign in with (known once the provider is up). */

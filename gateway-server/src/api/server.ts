@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health';
 import { infoRoutes } from './routes/info';
 import { meRoutes } from './routes/me';
 import { policyRoutes } from './routes/policy';
+import { sqlWsRoute } from './routes/sql-ws';
 import { targetRoutes } from './routes/targets';
 import { terminalWsRoute } from './routes/terminal-ws';
 
@@ -101,6 +102,7 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
   policyRoutes(app, ctx);
   eventsWsRoute(app, ctx, (ws, caller) => ctx.onSocket?.(ws, caller));
   terminalWsRoute(app, ctx);
+  sqlWsRoute(app, ctx);
   consoleAuthRoutes(app, ctx);
 
   if (ctx.consoleDir && serveConsole) {

@@ -6,6 +6,8 @@ import { registerAccessCommands } from './access-commands';
 import { registerClientCommands } from './client-commands';
 import { registerGatewayCommands } from './gateway-commands';
 import { type Io, processIo } from './output';
+import { registerSqlCommand } from './sql-command';
+import { registerSshCommand } from './ssh-command';
 
 export class CliError extends Error {
   constructor(
@@ -31,6 +33,8 @@ export async function main(
   registerGatewayCommands(program, io, env);
   registerClientCommands(program, io, env);
   registerAccessCommands(program, io, env);
+  registerSshCommand(program, io, env);
+  registerSqlCommand(program, io, env);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -47,7 +47,9 @@ class Exit extends CommanderError {
 /** One argument is a command line for the remote shell; several are an argv, quoted for it. */
 export function remoteCommand(args: string[]): string {
   if (args.length === 1) return args[0]!;
-  return args.map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(' ');
+  return args
+    .map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`))
+    .join(' ');
 }
 
 const requestHint = (target: string, level: 'shell' | 'exec-only') =>
@@ -91,27 +93,34 @@ export function registerSshCommand(program: Command, io: Io, env: NodeJS.Process
     .option('--grant <id>', 'grant to use (default: your active grant on the target)')
     .option('--stdin', 'with a command: forward local stdin to it (EOF ends it)')
     .option('-g, --gateway <url>', 'gateway URL')
-    .action(async (target: string, command: string[], opts: { grant?: string; stdin?: boolean; gateway?: string }) => {
-      const session = resolveSession(env, opts.gateway);
-      const interactive = command.length === 0;
-      const grantId = opts.grant ?? (await pickGrant(session.gateway, session.token, target, interactive)).id;
-      const code = await runTerminal({
-        gateway: session.gateway,
-        token: session.token,
-        io,
-        open: {
-          type: 'open',
-          targetId: target,
-          grantId,
-          mode: interactive ? 'shell' : 'exec',
-          ...(interactive ? {} : { command: remoteCommand(command) }),
-          cols: process.stdout.columns || 80,
-          rows: process.stdout.rows || 24,
-        },
-        forwardStdin: interactive || Boolean(opts.stdin),
-      });
-      if (code !== 0) throw new Exit(code);
-    });
+    .action(
+      async (
+        target: string,
+        command: string[],
+        opts: { grant?: string; stdin?: boolean; gateway?: string },
+      ) => {
+        const session = resolveSession(env, opts.gateway);
+        const interactive = command.length === 0;
+        const grantId =
+          opts.grant ?? (await pickGrant(session.gateway, session.token, target, interactive)).id;
+        const code = await runTerminal({
+          gateway: session.gateway,
+          token: session.token,
+          io,
+          open: {
+            type: 'open',
+            targetId: target,
+            grantId,
+            mode: interactive ? 'shell' : 'exec',
+            ...(interactive ? {} : { command: remoteCommand(command) }),
+            cols: process.stdout.columns || 80,
+            rows: process.stdout.rows || 24,
+          },
+          forwardStdin: interactive || Boolean(opts.stdin),
+        });
+        if (code !== 0) throw new Exit(code);
+      },
+    );
 }
 
 interface RunOptions {
@@ -202,8 +211,10 @@ export function runTerminal(o: RunOptions): Promise<number> {
         const rest = decoders[stream].end();
         if (rest && !real) (stream === 'stdout' ? o.io.out : o.io.err)(rest);
       }
-      if (failure && !closed) return reject(new CliError(`terminal channel: ${failure.message}`, SSH_EXIT.failed));
-      if (!closed) return reject(new CliError('the gateway closed the terminal channel unexpectedly', SSH_EXIT.failed));
+      if (failure && !closed)
+        return reject(new CliError(`terminal channel: ${failure.message}`, SSH_EXIT.failed));
+      if (!closed)
+        return reject(new CliError('the gateway closed the terminal channel unexpectedly', SSH_EXIT.failed));
       if (closed.code === 'exit') {
         if (exit?.signal) return resolve(128 + (SIGNALS[exit.signal] ?? 0));
         return resolve(exit?.code ?? SSH_EXIT.failed);

@@ -60,9 +60,16 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
       if (password === undefined && privateKey === undefined) continue;
       // Keep what the file says (a passphrase, say) and let the environment supply the secret.
       // Both variables set is reported by the schema as "give only one of".
-      const fromFile = (t.credential && typeof t.credential === 'object' ? t.credential : {}) as Record<string, unknown>;
+      const fromFile = (t.credential && typeof t.credential === 'object' ? t.credential : {}) as Record<
+        string,
+        unknown
+      >;
       const { password: _p, privateKey: _k, privateKeyFile: _f, ...rest } = fromFile;
-      t.credential = { ...rest, ...(password !== undefined ? { password } : {}), ...(privateKey !== undefined ? { privateKey } : {}) };
+      t.credential = {
+        ...rest,
+        ...(password !== undefined ? { password } : {}),
+        ...(privateKey !== undefined ? { privateKey } : {}),
+      };
     }
   }
   const notify = raw.notify as Record<string, unknown> | undefined;

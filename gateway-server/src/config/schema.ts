@@ -1,5 +1,6 @@
 import { CredentialInput, Labels, PostgresTargetSpec, SshTargetSpec } from '@sallyport/protocol';
 import { z } from 'zod';
+import { DETECTOR_IDS, MaskingConfigSchema } from '../masking';
 import { WebhookConfig } from '../notify/webhooks';
 import { AccessConfig } from '../policy/rules';
 
@@ -70,12 +71,17 @@ const Identity = z
     devProvider: DevProvider.default({ enabled: false, host: '127.0.0.1', port: 0, allowNonLoopback: false }),
     console: z
       .object({
-        clientId: z.string().min(1).describe('Client id registered at the identity provider for the web console.'),
+        clientId: z
+          .string()
+          .min(1)
+          .describe('Client id registered at the identity provider for the web console.'),
         clientSecret: z
           .string()
           .min(1)
           .optional()
-          .describe('Its client secret (client_secret_basic). Env SALLYPORT_CONSOLE_CLIENT_SECRET takes precedence.'),
+          .describe(
+            'Its client secret (client_secret_basic). Env SALLYPORT_CONSOLE_CLIENT_SECRET takes precedence.',
+          ),
       })
       .strict()
       .optional()
@@ -155,6 +161,22 @@ const Notify = z
   .strict()
   .describe('Notifications beyond the live push to connected users.');
 
+const Masking = MaskingConfigSchema.extend({
+  detectors: MaskingConfigSchema.shape.detectors.describe(
+    'Value detectors run on every value, whatever its column (default: all of them).',
+  ),
+  detectorStrategy: MaskingConfigSchema.shape.detectorStrategy.describe(
+    '`partial` keeps the last 4 characters, `full` a fixed marker, `hash` a keyed HMAC (stable, key derived from the master key), `null` SQL NULL.',
+  ),
+  columns: MaskingConfigSchema.shape.columns.describe(
+    "Column rules, first match wins: pattern 'schema.table.column', 'table.column' or 'column' (`*` wildcard) and a strategy. Applied before the detectors.",
+  ),
+})
+  .strict()
+  .describe(
+    'Masking of values before they leave the gateway (SQL results, and later recordings and terminal output).',
+  );
+
 export const GatewayConfig = z
   .object({
     server: Server.default({ host: '127.0.0.1', port: 8080, behindTlsProxy: false }),
@@ -167,7 +189,12 @@ export const GatewayConfig = z
       })
       .strict()
       .default({ level: 'info' }),
-    access: AccessConfig.default({ pendingTimeout: 3600, expiryWarning: 300, maxDurationCap: 604800, rules: [] }).describe(
+    access: AccessConfig.default({
+      pendingTimeout: 3600,
+      expiryWarning: 300,
+      maxDurationCap: 604800,
+      rules: [],
+    }).describe(
       'Access rules and lifecycle timings. Deny by default: without a matching rule nobody gets access.',
     ),
     targets: z
@@ -176,6 +203,7 @@ export const GatewayConfig = z
       .describe('Targets defined in config (admins can add more through the API).'),
     demo: Demo.default({ postgres: false, ssh: false, labels: { env: 'prod' } }),
     notify: Notify.default({ webhooks: [] }),
+    masking: Masking.default({ detectors: [...DETECTOR_IDS], detectorStrategy: 'partial', columns: [] }),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -226,10 +254,22 @@ export const GatewayConfig = z
     cfg.access.rules.forEach((r, i) => {
       const first = ruleNames.get(r.name);
       if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['access', 'rules', i, 'name'], message: `duplicate rule name "${r.name}" (also access.rules[${first}])` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['access', 'rules', i, 'name'],
+          message: `duplicate rule name "${r.name}" (also access.rules[${first}])`,
+        });
       } else ruleNames.set(r.name, i);
-      if (r.approval !== 'auto' && r.approval.approvers.users.length === 0 && r.approval.approvers.groups.length === 0) {
-        ctx.addIssue({ code: 'custom', path: ['access', 'rules', i, 'approval', 'approvers'], message: 'name at least one approver user or group' });
+      if (
+        r.approval !== 'auto' &&
+        r.approval.approvers.users.length === 0 &&
+        r.approval.approvers.groups.length === 0
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['access', 'rules', i, 'approval', 'approvers'],
+          message: 'name at least one approver user or group',
+        });
       }
     });
     const hookNames = new Map<string, number>();

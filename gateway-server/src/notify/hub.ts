@@ -35,7 +35,12 @@ export class NotificationHub {
       sub.ws.close(1013, 'too slow');
       return;
     }
-    const msg: ServerMessage = { type: 'notification', id: randomUUID(), at: new Date().toISOString(), notification: n };
+    const msg: ServerMessage = {
+      type: 'notification',
+      id: randomUUID(),
+      at: new Date().toISOString(),
+      notification: n,
+    };
     sub.ws.send(JSON.stringify(msg));
   }
 
@@ -46,7 +51,8 @@ export class NotificationHub {
   toApprovers(approvers: { users: string[]; groups: string[] }, exclude: string, n: Notification): void {
     for (const s of this.subscribers) {
       if (s.username === exclude) continue;
-      if (approvers.users.includes(s.username) || approvers.groups.some((g) => s.groups.includes(g))) this.send(s, n);
+      if (approvers.users.includes(s.username) || approvers.groups.some((g) => s.groups.includes(g)))
+        this.send(s, n);
     }
   }
 }

@@ -8,7 +8,10 @@ import { DurationSchema } from './duration';
  */
 const Principals = z
   .object({
-    users: z.array(z.string().min(1)).default([]).describe('Usernames (preferred_username, or client id for services).'),
+    users: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Usernames (preferred_username, or client id for services).'),
     groups: z.array(z.string().min(1)).default([]).describe('Identity-provider groups.'),
   })
   .strict();
@@ -42,8 +45,13 @@ export const AccessRule = z
     levels: z.array(AccessLevel).min(1),
     maxDuration: DurationSchema.describe('Longest grant, e.g. 8h.'),
     approval: Approval,
-    pendingTimeout: DurationSchema.optional().describe('How long a request may wait for approval (default access.pendingTimeout).'),
-    breakGlass: z.boolean().default(false).describe('Allow break-glass: an immediate grant, flagged for review, every approver notified.'),
+    pendingTimeout: DurationSchema.optional().describe(
+      'How long a request may wait for approval (default access.pendingTimeout).',
+    ),
+    breakGlass: z
+      .boolean()
+      .default(false)
+      .describe('Allow break-glass: an immediate grant, flagged for review, every approver notified.'),
     ticketRequired: z.boolean().default(false).describe('Requests must carry a ticket reference.'),
   })
   .strict();
@@ -51,9 +59,13 @@ export type AccessRule = z.infer<typeof AccessRule>;
 
 export const AccessConfig = z
   .object({
-    pendingTimeout: DurationSchema.default(3600).describe('Default time a request waits for approval before it expires.'),
+    pendingTimeout: DurationSchema.default(3600).describe(
+      'Default time a request waits for approval before it expires.',
+    ),
     expiryWarning: DurationSchema.default(300).describe('Warn the grant holder this long before expiry.'),
-    maxDurationCap: DurationSchema.default(7 * 86_400).describe('No grant is ever longer than this, whatever a rule says.'),
+    maxDurationCap: DurationSchema.default(7 * 86_400).describe(
+      'No grant is ever longer than this, whatever a rule says.',
+    ),
     rules: z.array(AccessRule).default([]),
   })
   .strict();

@@ -10,7 +10,7 @@ export function decodeMasterKey(text: string, source: string): Buffer {
   let key: Buffer | undefined;
   if (/^[0-9a-fA-F]{64}$/.test(value)) key = Buffer.from(value, 'hex');
   else if (/^[A-Za-z0-9+/_-]{42,44}={0,2}$/.test(value)) key = Buffer.from(value, 'base64');
-  if (!key || key.length !== 32) {
+  if (key?.length !== 32) {
     throw new MasterKeyError(
       `${source}: the master key must be 32 bytes, written as 64 hex characters or base64 ` +
         `(generate one with: openssl rand -base64 32)`,

@@ -84,8 +84,16 @@ const migrations: Record<string, Migration> = {
         .addColumn('decided_by', 'text')
         .addColumn('decision_reason', 'text')
         .execute();
-      await db.schema.createIndex('access_requests_status').on('access_requests').columns(['status', 'expires_at']).execute();
-      await db.schema.createIndex('access_requests_requester').on('access_requests').column('requester').execute();
+      await db.schema
+        .createIndex('access_requests_status')
+        .on('access_requests')
+        .columns(['status', 'expires_at'])
+        .execute();
+      await db.schema
+        .createIndex('access_requests_requester')
+        .on('access_requests')
+        .column('requester')
+        .execute();
       await db.schema
         .createTable('approvals')
         .addColumn('request_id', 'text', (c) => c.notNull().references('access_requests.id'))
@@ -114,7 +122,11 @@ const migrations: Record<string, Migration> = {
         .addColumn('revocation_attempts', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('next_revocation_attempt_at', 'timestamptz')
         .execute();
-      await db.schema.createIndex('grants_active_expiry').on('grants').columns(['status', 'expires_at']).execute();
+      await db.schema
+        .createIndex('grants_active_expiry')
+        .on('grants')
+        .columns(['status', 'expires_at'])
+        .execute();
       await db.schema.createIndex('grants_holder').on('grants').columns(['holder', 'status']).execute();
       await db.schema
         .createTable('webhook_deliveries')
@@ -128,7 +140,11 @@ const migrations: Record<string, Migration> = {
         .addColumn('last_error', 'text')
         .addColumn('created_at', 'timestamptz', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
+      await db.schema
+        .createIndex('webhook_deliveries_due')
+        .on('webhook_deliveries')
+        .columns(['status', 'next_attempt_at'])
+        .execute();
     },
   },
 };

@@ -12,7 +12,15 @@ const api = {} as Record<DemoUserName, GatewayClient>;
 const sockets: EventSocket[] = [];
 const REASON = 'investigating ticket OPS-42 slow queries';
 
-const pgTarget = (id: string, env: string) => ({ id, kind: 'postgres' as const, host: '127.0.0.1', port: 1, user: 'app', database: 'app', labels: { env } });
+const pgTarget = (id: string, env: string) => ({
+  id,
+  kind: 'postgres' as const,
+  host: '127.0.0.1',
+  port: 1,
+  user: 'app',
+  database: 'app',
+  labels: { env },
+});
 
 beforeAll(async () => {
   t = await startTestGateway({
@@ -21,12 +29,26 @@ beforeAll(async () => {
         pgTarget('pg-staging', 'staging'),
         pgTarget('pg-prod', 'prod'),
         pgTarget('pg-quick', 'quick'),
-        { id: 'ssh-prod', kind: 'ssh', host: '127.0.0.1', user: 'deploy', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', labels: { env: 'prod' } },
+        {
+          id: 'ssh-prod',
+          kind: 'ssh',
+          host: '127.0.0.1',
+          user: 'deploy',
+          hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl',
+          labels: { env: 'prod' },
+        },
       ],
       access: {
         expiryWarning: '2s',
         rules: [
-          { name: 'staging-auto', requesters: { groups: ['developers'] }, targets: { labels: { env: 'staging' } }, levels: ['read', 'write'], maxDuration: '8h', approval: 'auto' },
+          {
+            name: 'staging-auto',
+            requesters: { groups: ['developers'] },
+            targets: { labels: { env: 'staging' } },
+            levels: ['read', 'write'],
+            maxDuration: '8h',
+            approval: 'auto',
+          },
           {
             name: 'prod-one-approver',
             requesters: { groups: ['developers'] },
@@ -45,7 +67,15 @@ beforeAll(async () => {
             approval: { approvers: { groups: ['approvers'] }, count: 2 },
             ticketRequired: true,
           },
-          { name: 'quick-expiry', requesters: { users: ['alice'] }, targets: { ids: ['pg-quick'] }, levels: ['read'], maxDuration: '1h', approval: { approvers: { users: ['bob'] } }, pendingTimeout: '2s' },
+          {
+            name: 'quick-expiry',
+            requesters: { users: ['alice'] },
+            targets: { ids: ['pg-quick'] },
+            levels: ['read'],
+            maxDuration: '1h',
+            approval: { approvers: { users: ['bob'] } },
+            pendingTimeout: '2s',
+          },
         ],
       },
     },
@@ -65,11 +95,20 @@ const events = async (u: DemoUserName) => {
   sockets.push(s);
   return s;
 };
-const refusal = (p: Promise<unknown>) => p.then(() => expect.unreachable('expected a refusal'), (e: { status: number; code: string; message: string }) => e);
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => expect.unreachable('expected a refusal'),
+    (e: { status: number; code: string; message: string }) => e,
+  );
 
 describe('requests and decisions', () => {
   it('grants at once where a rule says auto, and the target shows the grant', async () => {
-    const out = await api.alice.requestAccess({ targetId: 'pg-staging', level: 'read', duration: '2h', reason: REASON });
+    const out = await api.alice.requestAccess({
+      targetId: 'pg-staging',
+      level: 'read',
+      duration: '2h',
+      reason: REASON,
+    });
     expect(out.outcome).toBe('granted');
     if (out.outcome !== 'granted') return;
     expect(out.request).toMatchObject({ status: 'approved', rule: 'staging-auto', decidedBy: 'policy' });
@@ -81,16 +120,32 @@ describe('requests and decisions', () => {
   });
 
   it('holds a request for approval, pushes it to approvers, and the requester hears the decision', async () => {
-    const [bobEvents, daveEvents, aliceEvents, carolEvents] = await Promise.all([events('bob'), events('dave'), events('alice'), events('carol')]);
-    const out = await api.alice.requestAccess({ targetId: 'pg-prod', level: 'read', duration: '30m', reason: REASON, ticket: 'OPS-42' });
+    const [bobEvents, daveEvents, aliceEvents, carolEvents] = await Promise.all([
+      events('bob'),
+      events('dave'),
+      events('alice'),
+      events('carol'),
+    ]);
+    const out = await api.alice.requestAccess({
+      targetId: 'pg-prod',
+      level: 'read',
+      duration: '30m',
+      reason: REASON,
+      ticket: 'OPS-42',
+    });
     expect(out.outcome).toBe('pending');
     expect(out.request.approvers).toEqual({ users: [], groups: ['approvers'] });
     const pushed = await bobEvents.waitFor('request.pending', (n) => n.request.id === out.request.id);
     expect(pushed.request).toMatchObject({ requester: 'alice', targetId: 'pg-prod', reason: REASON });
     await daveEvents.waitFor('request.pending', (n) => n.request.id === out.request.id);
     expect(carolEvents.notifications().some((n) => n.event === 'request.pending')).toBe(false);
-    expect((await api.bob.requests({ scope: 'inbox', status: 'pending' })).map((r) => r.id)).toContain(out.request.id);
-    expect((await api.alice.target('pg-prod')).access).toMatchObject({ state: 'pending', requestId: out.request.id });
+    expect((await api.bob.requests({ scope: 'inbox', status: 'pending' })).map((r) => r.id)).toContain(
+      out.request.id,
+    );
+    expect((await api.alice.target('pg-prod')).access).toMatchObject({
+      state: 'pending',
+      requestId: out.request.id,
+    });
 
     const approved = await api.bob.approve(out.request.id, 'looks fine');
     expect(approved.grant).toBeDefined();
@@ -100,64 +155,131 @@ describe('requests and decisions', () => {
   });
 
   it('never lets a requester approve their own request, nor a non-approver', async () => {
-    const out = await api.bob.requestAccess({ targetId: 'ssh-prod', level: 'shell', duration: '1h', reason: REASON });
+    const out = await api.bob.requestAccess({
+      targetId: 'ssh-prod',
+      level: 'shell',
+      duration: '1h',
+      reason: REASON,
+    });
     expect(out.outcome).toBe('pending');
-    expect(await refusal(api.bob.approve(out.request.id))).toMatchObject({ status: 403, code: 'self_approval' });
-    expect(await refusal(api.carol.approve(out.request.id))).toMatchObject({ status: 403, code: 'not_an_approver' });
-    expect(await refusal(api.alice.approve(out.request.id))).toMatchObject({ status: 403, code: 'not_an_approver' });
+    expect(await refusal(api.bob.approve(out.request.id))).toMatchObject({
+      status: 403,
+      code: 'self_approval',
+    });
+    expect(await refusal(api.carol.approve(out.request.id))).toMatchObject({
+      status: 403,
+      code: 'not_an_approver',
+    });
+    expect(await refusal(api.alice.approve(out.request.id))).toMatchObject({
+      status: 403,
+      code: 'not_an_approver',
+    });
     expect((await api.dave.approve(out.request.id)).grant?.holder).toBe('bob');
   });
 
   it('counts k-of-n approvals by distinct people, and a replayed approval changes nothing', async () => {
-    expect(await refusal(api.alice.requestAccess({ targetId: 'pg-prod', level: 'admin', duration: '30m', reason: REASON }))).toMatchObject({
+    expect(
+      await refusal(
+        api.alice.requestAccess({ targetId: 'pg-prod', level: 'admin', duration: '30m', reason: REASON }),
+      ),
+    ).toMatchObject({
       status: 403,
       code: 'ticket_required',
     });
-    const out = await api.alice.requestAccess({ targetId: 'pg-prod', level: 'admin', duration: '30m', reason: REASON, ticket: 'CHG-7' });
+    const out = await api.alice.requestAccess({
+      targetId: 'pg-prod',
+      level: 'admin',
+      duration: '30m',
+      reason: REASON,
+      ticket: 'CHG-7',
+    });
     expect(out.request.approvalsRequired).toBe(2);
     const first = await api.bob.approve(out.request.id);
     expect(first.grant).toBeUndefined();
     expect(first.request.status).toBe('pending');
-    expect(await refusal(api.bob.approve(out.request.id))).toMatchObject({ status: 409, code: 'already_approved' });
+    expect(await refusal(api.bob.approve(out.request.id))).toMatchObject({
+      status: 409,
+      code: 'already_approved',
+    });
     const second = await api.dave.approve(out.request.id);
     expect(second.request.status).toBe('approved');
     expect(second.request.approvals.map((a) => a.approver).sort()).toEqual(['bob', 'dave']);
-    expect(await refusal(api.bob.approve(out.request.id))).toMatchObject({ status: 409, code: 'request_approved' });
+    expect(await refusal(api.bob.approve(out.request.id))).toMatchObject({
+      status: 409,
+      code: 'request_approved',
+    });
   });
 
   it('mints exactly one grant when approvals race', async () => {
     for (let round = 0; round < 3; round++) {
-      const out = await api.alice.requestAccess({ targetId: 'pg-prod', level: 'write', duration: '10m', reason: REASON });
-      const results = await Promise.allSettled([api.bob.approve(out.request.id), api.dave.approve(out.request.id), api.bob.approve(out.request.id)]);
+      const out = await api.alice.requestAccess({
+        targetId: 'pg-prod',
+        level: 'write',
+        duration: '10m',
+        reason: REASON,
+      });
+      const results = await Promise.allSettled([
+        api.bob.approve(out.request.id),
+        api.dave.approve(out.request.id),
+        api.bob.approve(out.request.id),
+      ]);
       expect(results.filter((r) => r.status === 'fulfilled' && r.value.grant)).toHaveLength(1);
-      const grants = await t.gw.store.db.selectFrom('grants').select('id').where('request_id', '=', out.request.id).execute();
+      const grants = await t.gw.store.db
+        .selectFrom('grants')
+        .select('id')
+        .where('request_id', '=', out.request.id)
+        .execute();
       expect(grants).toHaveLength(1);
     }
   });
 
   it('requires a reason to deny, tells the requester, and a denied request cannot be approved', async () => {
     const aliceEvents = await events('alice');
-    const out = await api.alice.requestAccess({ targetId: 'pg-prod', level: 'read', duration: '10m', reason: REASON });
+    const out = await api.alice.requestAccess({
+      targetId: 'pg-prod',
+      level: 'read',
+      duration: '10m',
+      reason: REASON,
+    });
     expect(await refusal(api.bob.deny(out.request.id, ''))).toMatchObject({ status: 400 });
     const denied = await api.bob.deny(out.request.id, 'not during the freeze window');
     expect(denied).toMatchObject({ status: 'denied', decisionReason: 'not during the freeze window' });
     const n = await aliceEvents.waitFor('request.decided', (x) => x.request.id === out.request.id);
     expect(n.request.status).toBe('denied');
     expect(n.grant).toBeUndefined();
-    expect(await refusal(api.dave.approve(out.request.id))).toMatchObject({ status: 409, code: 'request_denied' });
+    expect(await refusal(api.dave.approve(out.request.id))).toMatchObject({
+      status: 409,
+      code: 'request_denied',
+    });
   });
 
   it('refuses to approve a cancelled or expired request', async () => {
-    const c = await api.alice.requestAccess({ targetId: 'pg-prod', level: 'read', duration: '10m', reason: REASON });
+    const c = await api.alice.requestAccess({
+      targetId: 'pg-prod',
+      level: 'read',
+      duration: '10m',
+      reason: REASON,
+    });
     await api.alice.cancel(c.request.id);
-    expect(await refusal(api.bob.approve(c.request.id))).toMatchObject({ status: 409, code: 'request_cancelled' });
+    expect(await refusal(api.bob.approve(c.request.id))).toMatchObject({
+      status: 409,
+      code: 'request_cancelled',
+    });
 
     const aliceEvents = await events('alice');
-    const e = await api.alice.requestAccess({ targetId: 'pg-quick', level: 'read', duration: '10m', reason: REASON });
+    const e = await api.alice.requestAccess({
+      targetId: 'pg-quick',
+      level: 'read',
+      duration: '10m',
+      reason: REASON,
+    });
     expect(e.outcome).toBe('pending');
     await aliceEvents.waitFor('request.expired', (n) => n.request.id === e.request.id, 10_000);
     expect((await api.alice.request(e.request.id)).status).toBe('expired');
-    expect(await refusal(api.bob.approve(e.request.id))).toMatchObject({ status: 409, code: 'request_expired' });
+    expect(await refusal(api.bob.approve(e.request.id))).toMatchObject({
+      status: 409,
+      code: 'request_expired',
+    });
   });
 });
 
@@ -175,9 +297,17 @@ describe('bad input and attacks', () => {
       [api.alice.requestAccess({ ...base, duration: '1h', reason: 'asdfasdfasdf' }), 400, 'invalid_request'],
       [api.alice.requestAccess({ ...base, duration: '1h', targetId: 'no-such-db' }), 404, 'unknown_target'],
       [api.alice.requestAccess({ ...base, duration: '1h', level: 'admin' }), 403, 'level_not_allowed'],
-      [api.alice.requestAccess({ ...base, duration: '1h', targetId: 'ssh-prod', level: 'read' }), 403, 'level_not_for_kind'],
+      [
+        api.alice.requestAccess({ ...base, duration: '1h', targetId: 'ssh-prod', level: 'read' }),
+        403,
+        'level_not_for_kind',
+      ],
       [api.carol.requestAccess({ ...base, duration: '1h' }), 403, 'no_rule'],
-      [api.alice.requestAccess({ ...base, duration: '1h', breakGlass: true }), 403, 'break_glass_not_allowed'],
+      [
+        api.alice.requestAccess({ ...base, duration: '1h', breakGlass: true }),
+        403,
+        'break_glass_not_allowed',
+      ],
     ];
     for (const [p, status, code] of cases) {
       const e = await refusal(p);
@@ -195,18 +325,40 @@ describe('bad input and attacks', () => {
       expect(await refusal(api.alice.revoke(id, 'done with it'))).toMatchObject({ status: 404 });
     }
     const refused = await t.gw.ledger.list({ kind: 'access.refused', actor: 'bob', limit: 10_000 });
-    expect(refused.filter((e) => e.data.action === 'approve' && e.data.code === 'not_found').length).toBeGreaterThanOrEqual(3);
+    expect(
+      refused.filter((e) => e.data.action === 'approve' && e.data.code === 'not_found').length,
+    ).toBeGreaterThanOrEqual(3);
   });
 
   it('will not let a revoked grant be used again', async () => {
-    const out = await api.alice.requestAccess({ targetId: 'pg-staging', level: 'write', duration: '1h', reason: REASON });
+    const out = await api.alice.requestAccess({
+      targetId: 'pg-staging',
+      level: 'write',
+      duration: '1h',
+      reason: REASON,
+    });
     if (out.outcome !== 'granted') throw new Error('expected a grant');
-    const alice = { username: 'alice', subject: 'user-alice', kind: 'user' as const, groups: ['developers'], roles: ['developer'] };
-    await expect(t.gw.access.checkGrantForUse(alice, out.grant.id, 'pg-staging')).resolves.toMatchObject({ id: out.grant.id });
+    const alice = {
+      username: 'alice',
+      subject: 'user-alice',
+      kind: 'user' as const,
+      groups: ['developers'],
+      roles: ['developer'],
+    };
+    await expect(t.gw.access.checkGrantForUse(alice, out.grant.id, 'pg-staging')).resolves.toMatchObject({
+      id: out.grant.id,
+    });
     await api.alice.revoke(out.grant.id, 'finished early');
-    await expect(t.gw.access.checkGrantForUse(alice, out.grant.id, 'pg-staging')).rejects.toMatchObject({ code: 'grant_revoked' });
-    await expect(t.gw.access.checkGrantForUse({ ...alice, username: 'mallory' }, out.grant.id, 'pg-staging')).rejects.toMatchObject({ code: 'no_grant' });
-    expect(await refusal(api.alice.revoke(out.grant.id, 'again'))).toMatchObject({ status: 409, code: 'grant_revoked' });
+    await expect(t.gw.access.checkGrantForUse(alice, out.grant.id, 'pg-staging')).rejects.toMatchObject({
+      code: 'grant_revoked',
+    });
+    await expect(
+      t.gw.access.checkGrantForUse({ ...alice, username: 'mallory' }, out.grant.id, 'pg-staging'),
+    ).rejects.toMatchObject({ code: 'no_grant' });
+    expect(await refusal(api.alice.revoke(out.grant.id, 'again'))).toMatchObject({
+      status: 409,
+      code: 'grant_revoked',
+    });
     const misuse = await t.gw.ledger.list({ kind: 'access.refused', actor: 'alice', limit: 10_000 });
     expect(misuse.some((e) => e.data.code === 'grant_revoked')).toBe(true);
   });
@@ -227,7 +379,12 @@ describe('grants end', () => {
   };
 
   it('closes live sessions on early revoke and records how many closed', async () => {
-    const out = await api.alice.requestAccess({ targetId: 'pg-staging', level: 'read', duration: '1h', reason: REASON });
+    const out = await api.alice.requestAccess({
+      targetId: 'pg-staging',
+      level: 'read',
+      duration: '1h',
+      reason: REASON,
+    });
     if (out.outcome !== 'granted') throw new Error('expected a grant');
     const closes: string[] = [];
     testSession(out.grant.id, closes);
@@ -235,31 +392,58 @@ describe('grants end', () => {
     expect(await refusal(api.bob.revoke(out.grant.id, 'not yours'))).toMatchObject({ status: 403 });
     const revoked = await api.alice.revoke(out.grant.id, 'done');
     expect(revoked).toMatchObject({ status: 'revoked', revocation: 'completed', revokedBy: 'alice' });
-    expect(closes).toEqual(['Your access grant was revoked (done); the session is closed.', 'Your access grant was revoked (done); the session is closed.']);
-    const [completed] = await t.gw.ledger.list({ kind: 'revocation.completed', limit: 10_000 }).then((l) => l.filter((e) => e.data.grantId === out.grant.id));
+    expect(closes).toEqual([
+      'Your access grant was revoked (done); the session is closed.',
+      'Your access grant was revoked (done); the session is closed.',
+    ]);
+    const [completed] = await t.gw.ledger
+      .list({ kind: 'revocation.completed', limit: 10_000 })
+      .then((l) => l.filter((e) => e.data.grantId === out.grant.id));
     expect(completed?.data).toMatchObject({ sessionsClosed: 2 });
   });
 
   it('expires grants on time: warning, sessions closed, receipt in the ledger', async () => {
     const aliceEvents = await events('alice');
-    const out = await api.alice.requestAccess({ targetId: 'pg-staging', level: 'read', duration: 3, reason: REASON });
+    const out = await api.alice.requestAccess({
+      targetId: 'pg-staging',
+      level: 'read',
+      duration: 3,
+      reason: REASON,
+    });
     if (out.outcome !== 'granted') throw new Error('expected a grant');
     const closes: string[] = [];
     testSession(out.grant.id, closes);
     const warned = await aliceEvents.waitFor('grant.expiring', (n) => n.grant.id === out.grant.id);
     expect(warned.secondsLeft).toBeLessThanOrEqual(2);
-    const revokedNote = await aliceEvents.waitFor('grant.revoked', (n) => n.grant.id === out.grant.id, 10_000);
+    const revokedNote = await aliceEvents.waitFor(
+      'grant.revoked',
+      (n) => n.grant.id === out.grant.id,
+      10_000,
+    );
     expect(revokedNote.reason).toBe('expired');
     expect(closes).toEqual(['Your access grant has expired; the session is closed.']);
-    const trail = (await t.gw.ledger.list({ limit: 10_000 })).filter((e) => e.data.grantId === out.grant.id).map((e) => `${e.kind}:${e.actor}`);
-    expect(trail).toEqual(['grant.issued:policy', 'grant.revoked:sallyport', 'revocation.completed:sallyport']);
-    const lag = new Date((await t.gw.ledger.list({ kind: 'grant.revoked', limit: 10_000 })).at(-1)!.at).getTime() - new Date(out.grant.expiresAt).getTime();
+    const trail = (await t.gw.ledger.list({ limit: 10_000 }))
+      .filter((e) => e.data.grantId === out.grant.id)
+      .map((e) => `${e.kind}:${e.actor}`);
+    expect(trail).toEqual([
+      'grant.issued:policy',
+      'grant.revoked:sallyport',
+      'revocation.completed:sallyport',
+    ]);
+    const lag =
+      new Date((await t.gw.ledger.list({ kind: 'grant.revoked', limit: 10_000 })).at(-1)!.at).getTime() -
+      new Date(out.grant.expiresAt).getTime();
     console.log(`expiry → revoked recorded after ${lag} ms`);
     expect(lag).toBeGreaterThanOrEqual(0);
   });
 
   it('retries a revocation that failed until it completes', async () => {
-    const out = await api.alice.requestAccess({ targetId: 'pg-staging', level: 'read', duration: '1h', reason: REASON });
+    const out = await api.alice.requestAccess({
+      targetId: 'pg-staging',
+      level: 'read',
+      duration: '1h',
+      reason: REASON,
+    });
     if (out.outcome !== 'granted') throw new Error('expected a grant');
     const closes: string[] = [];
     testSession(out.grant.id, closes, 1);
@@ -270,26 +454,55 @@ describe('grants end', () => {
       if (g?.revocation === 'completed') break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const kinds = (await t.gw.ledger.list({ limit: 10_000 })).filter((e) => e.data.grantId === out.grant.id).map((e) => e.kind);
+    const kinds = (await t.gw.ledger.list({ limit: 10_000 }))
+      .filter((e) => e.data.grantId === out.grant.id)
+      .map((e) => e.kind);
     expect(kinds).toEqual(['grant.issued', 'grant.revoked', 'revocation.failed', 'revocation.completed']);
     expect(closes).toHaveLength(1);
   });
 
   it('extends a grant through a new request linked to it', async () => {
-    const out = await api.alice.requestAccess({ targetId: 'pg-staging', level: 'write', duration: '1h', reason: REASON });
+    const out = await api.alice.requestAccess({
+      targetId: 'pg-staging',
+      level: 'write',
+      duration: '1h',
+      reason: REASON,
+    });
     if (out.outcome !== 'granted') throw new Error('expected a grant');
-    const ext = await api.alice.requestAccess({ targetId: 'pg-staging', level: 'write', duration: '30m', reason: `${REASON}, need longer`, extendsGrantId: out.grant.id });
+    const ext = await api.alice.requestAccess({
+      targetId: 'pg-staging',
+      level: 'write',
+      duration: '30m',
+      reason: `${REASON}, need longer`,
+      extendsGrantId: out.grant.id,
+    });
     expect(ext.outcome).toBe('granted');
     if (ext.outcome !== 'granted') return;
     expect(ext.grant.id).toBe(out.grant.id);
     expect(new Date(ext.grant.expiresAt).getTime() - new Date(out.grant.expiresAt).getTime()).toBe(1800_000);
     expect(ext.request.extendsGrantId).toBe(out.grant.id);
-    expect(await refusal(api.bob.requestAccess({ targetId: 'pg-staging', level: 'write', duration: '30m', reason: REASON, extendsGrantId: out.grant.id }))).toMatchObject({ status: 404 });
+    expect(
+      await refusal(
+        api.bob.requestAccess({
+          targetId: 'pg-staging',
+          level: 'write',
+          duration: '30m',
+          reason: REASON,
+          extendsGrantId: out.grant.id,
+        }),
+      ),
+    ).toMatchObject({ status: 404 });
   });
 
   it('break-glass grants at once, flags the grant for review, and tells every approver', async () => {
     const bobEvents = await events('bob');
-    const out = await api.alice.requestAccess({ targetId: 'ssh-prod', level: 'shell', duration: '15m', reason: 'production outage INC-9, pager' , breakGlass: true });
+    const out = await api.alice.requestAccess({
+      targetId: 'ssh-prod',
+      level: 'shell',
+      duration: '15m',
+      reason: 'production outage INC-9, pager',
+      breakGlass: true,
+    });
     expect(out.outcome).toBe('granted');
     if (out.outcome !== 'granted') return;
     expect(out.grant.reviewRequired).toBe(true);
@@ -310,20 +523,44 @@ describe('visibility, explain and the ledger', () => {
 
   it('explains who can reach a target, with and without approval', async () => {
     const mine = await api.alice.explain({ target: 'pg-prod' });
-    expect(mine.rules.filter((r) => r.applies).map((r) => r.rule)).toEqual(['prod-one-approver', 'prod-admin-two']);
+    expect(mine.rules.filter((r) => r.applies).map((r) => r.rule)).toEqual([
+      'prod-one-approver',
+      'prod-admin-two',
+    ]);
     expect(mine.withoutApproval).toEqual([]);
-    expect(mine.withApproval.map((r) => r.approvers)).toEqual(['1 of group:approvers', '2 of group:approvers']);
+    expect(mine.withApproval.map((r) => r.approvers)).toEqual([
+      '1 of group:approvers',
+      '2 of group:approvers',
+    ]);
     const staging = await api.carol.explain({ target: 'pg-staging', user: 'alice' });
-    expect(staging.withoutApproval).toEqual([{ rule: 'staging-auto', users: [], groups: ['developers'], levels: ['read', 'write'] }]);
-    expect(await refusal(api.alice.explain({ target: 'pg-staging', user: 'bob' }))).toMatchObject({ status: 403 });
+    expect(staging.withoutApproval).toEqual([
+      { rule: 'staging-auto', users: [], groups: ['developers'], levels: ['read', 'write'] },
+    ]);
+    expect(await refusal(api.alice.explain({ target: 'pg-staging', user: 'bob' }))).toMatchObject({
+      status: 403,
+    });
   });
 
   it('tells one request story in order, and the chain verifies', async () => {
-    const out = await api.alice.requestAccess({ targetId: 'pg-prod', level: 'read', duration: '10m', reason: REASON });
+    const out = await api.alice.requestAccess({
+      targetId: 'pg-prod',
+      level: 'read',
+      duration: '10m',
+      reason: REASON,
+    });
     const { grant } = await api.bob.approve(out.request.id);
     await api.alice.revoke((grant as GrantView).id, 'done');
-    const story = (await api.carol.audit({ limit: 10_000 })).filter((e) => e.requestId === out.request.id).map((e) => `${e.kind}:${e.actor}`);
-    expect(story).toEqual(['request.created:alice', 'request.approval:bob', 'request.approved:bob', 'grant.issued:bob', 'grant.revoked:alice', 'revocation.completed:sallyport']);
+    const story = (await api.carol.audit({ limit: 10_000 }))
+      .filter((e) => e.requestId === out.request.id)
+      .map((e) => `${e.kind}:${e.actor}`);
+    expect(story).toEqual([
+      'request.created:alice',
+      'request.approval:bob',
+      'request.approved:bob',
+      'grant.issued:bob',
+      'grant.revoked:alice',
+      'revocation.completed:sallyport',
+    ]);
     expect(await api.carol.verifyAudit()).toMatchObject({ ok: true });
     expect(await refusal(api.alice.verifyAudit())).toMatchObject({ status: 403 });
   });

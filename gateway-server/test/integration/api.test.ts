@@ -1,5 +1,5 @@
 // The HTTP API and event socket against a real gateway and a real identity provider.
-import { GatewayError, type TargetInput } from '@sallyport/protocol';
+import type { GatewayError, TargetInput } from '@sallyport/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
@@ -27,11 +27,26 @@ beforeAll(async () => {
     config: {
       access: {
         rules: [
-          { name: 'devs-prod', requesters: { groups: ['developers'] }, targets: { labels: { env: 'prod' } }, levels: ['read'], maxDuration: '1h', approval: { approvers: { groups: ['approvers'] }, count: 1 } },
+          {
+            name: 'devs-prod',
+            requesters: { groups: ['developers'] },
+            targets: { labels: { env: 'prod' } },
+            levels: ['read'],
+            maxDuration: '1h',
+            approval: { approvers: { groups: ['approvers'] }, count: 1 },
+          },
         ],
       },
       targets: [
-        { id: 'cfg-pg', kind: 'postgres', host: 'db.internal', user: 'app', database: 'app', labels: { env: 'prod' }, credential: { password: 'cfg-secret-pw-123456' } },
+        {
+          id: 'cfg-pg',
+          kind: 'postgres',
+          host: 'db.internal',
+          user: 'app',
+          database: 'app',
+          labels: { env: 'prod' },
+          credential: { password: 'cfg-secret-pw-123456' },
+        },
       ],
     },
   });
@@ -45,7 +60,12 @@ async function raw(path: string, init: RequestInit = {}) {
   const res = await recordingFetch(`${t.url}${path}`, init);
   const text = await res.text();
   const isJson = res.headers.get('content-type')?.includes('json');
-  return { status: res.status, text, json: isJson && text ? (JSON.parse(text) as Record<string, any>) : undefined, headers: res.headers };
+  return {
+    status: res.status,
+    text,
+    json: isJson && text ? (JSON.parse(text) as Record<string, any>) : undefined,
+    headers: res.headers,
+  };
 }
 
 describe('health and metrics', () => {
@@ -56,7 +76,9 @@ describe('health and metrics', () => {
     expect(ready.json?.checks).toEqual({ store: 'ok', identity: 'ok' });
     const metrics = await raw('/metrics');
     expect(metrics.text).toMatch(/^# HELP sallyport_http_requests_total/m);
-    expect(metrics.text).toMatch(/sallyport_http_requests_total\{method="GET",route="\/readyz",status="200"\} \d+/);
+    expect(metrics.text).toMatch(
+      /sallyport_http_requests_total\{method="GET",route="\/readyz",status="200"\} \d+/,
+    );
   });
 
   it('gives every response a request id, and keeps a well-formed one the client sent', async () => {
@@ -70,7 +92,12 @@ describe('health and metrics', () => {
 describe('identity', () => {
   it('/api/me maps the groups claim to roles', async () => {
     const me = await t.client(alice).me();
-    expect(me).toMatchObject({ username: 'alice', kind: 'user', groups: ['developers'], roles: ['developer'] });
+    expect(me).toMatchObject({
+      username: 'alice',
+      kind: 'user',
+      groups: ['developers'],
+      roles: ['developer'],
+    });
     expect((await t.client(carol).me()).roles).toEqual(['admin']);
     const ci = await t.client(await t.serviceToken()).me();
     expect(ci).toMatchObject({ kind: 'service', roles: ['developer'] });
@@ -129,8 +156,14 @@ describe('targets', () => {
   });
 
   it('refuses admin calls from non-admins and changes to config targets', async () => {
-    await expect(t.client(alice).createTarget(sshTarget)).rejects.toMatchObject({ status: 403, code: 'forbidden' });
-    const err = await t.client(carol).deleteTarget('cfg-pg').catch((e: GatewayError) => e);
+    await expect(t.client(alice).createTarget(sshTarget)).rejects.toMatchObject({
+      status: 403,
+      code: 'forbidden',
+    });
+    const err = await t
+      .client(carol)
+      .deleteTarget('cfg-pg')
+      .catch((e: GatewayError) => e);
     expect(err).toMatchObject({ status: 403 });
     expect((err as GatewayError).message).toMatch(/config file/);
   });
@@ -142,7 +175,7 @@ describe('targets', () => {
       body: JSON.stringify({ ...sshTarget, id: 'Bad Id!', port: 'twenty-two', extra: 1 }),
     });
     expect(bad.status).toBe(400);
-    const paths = (bad.json?.error.details as Array<{ path: string }>).map((d) => d.path);
+    const paths = (bad.json!.error.details as Array<{ path: string }>).map((d) => d.path);
     expect(paths).toEqual(expect.arrayContaining(['id', 'port']));
     expect(bad.text).not.toContain(SECRET_PASSWORD);
 
@@ -191,7 +224,11 @@ describe('event socket', () => {
     const s = open();
     await s.opened;
     s.ws.send('{not json');
-    expect(await s.next(1)).toMatchObject({ type: 'error', code: 'bad_frame', message: 'frame is not valid JSON' });
+    expect(await s.next(1)).toMatchObject({
+      type: 'error',
+      code: 'bad_frame',
+      message: 'frame is not valid JSON',
+    });
     s.ws.send(JSON.stringify({ type: 'launch-missiles' }));
     expect((await s.next(2))?.message).toMatch(/does not match the protocol/);
     s.ws.send(JSON.stringify({ type: 'ping', id: 'x' }));

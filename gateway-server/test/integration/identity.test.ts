@@ -1,6 +1,6 @@
 // Identity against a real oidc-provider instance: real tokens from the token endpoint, a real
 // authorization code + PKCE sign-in through the login form, and every rejection reason.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import {
   base64url,

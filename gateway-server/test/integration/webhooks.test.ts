@@ -13,7 +13,6 @@ import { createWebhookDispatcher, type WebhookConfig } from '../../src/notify/we
 import { startTestGateway, type TestGateway } from '../rig/gateway';
 import { registerSecret } from '../rig/transcript';
 
-// biome-ignore lint/suspicious/noExplicitAny: bodies as received on the wire, asserted on by the tests
 type WireJson = Record<string, any>;
 
 interface Received {

@@ -6,12 +6,18 @@ import { recordTranscript } from './transcript';
 export interface EventSocket {
   frames: ServerMessage[];
   notifications(): Notification[];
-  waitFor<E extends Notification['event']>(event: E, match?: (n: Extract<Notification, { event: E }>) => boolean, timeoutMs?: number): Promise<Extract<Notification, { event: E }>>;
+  waitFor<E extends Notification['event']>(
+    event: E,
+    match?: (n: Extract<Notification, { event: E }>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Extract<Notification, { event: E }>>;
   close(): void;
 }
 
 export async function openEvents(gatewayUrl: string, token: string): Promise<EventSocket> {
-  const ws = new WebSocket(`${gatewayUrl.replace(/^http/, 'ws')}/api/ws`, { headers: { authorization: `Bearer ${token}` } });
+  const ws = new WebSocket(`${gatewayUrl.replace(/^http/, 'ws')}/api/ws`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   const frames: ServerMessage[] = [];
   const waiters = new Set<() => void>();
   ws.on('message', (d) => {
@@ -50,7 +56,15 @@ export async function openEvents(gatewayUrl: string, token: string): Promise<Eve
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`no ${event} notification within ${timeoutMs} ms (got: ${notifications().map((n) => n.event).join(', ') || 'none'})`));
+          reject(
+            new Error(
+              `no ${event} notification within ${timeoutMs} ms (got: ${
+                notifications()
+                  .map((n) => n.event)
+                  .join(', ') || 'none'
+              })`,
+            ),
+          );
         }, timeoutMs);
         waiters.add(check);
       });

@@ -87,12 +87,17 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
     async token(user) {
       const tokens = await signIn(
         { issuer: gw.issuer },
-        { clientId: 'sallyport-desktop', redirectUri: 'http://127.0.0.1:1/callback', username: user, password: `${user}-demo` },
+        {
+          clientId: 'sallyport-desktop',
+          redirectUri: 'http://127.0.0.1:1/callback',
+          username: user,
+          password: `${user}-demo`,
+        },
       );
       return tokens.access_token;
     },
     async serviceToken() {
-      if (!ci || ci.kind !== 'service') throw new Error('no service client');
+      if (ci?.kind !== 'service') throw new Error('no service client');
       return (await clientCredentials({ issuer: gw.issuer }, ci.clientId, ci.clientSecret)).access_token;
     },
     client(token) {

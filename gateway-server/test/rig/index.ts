@@ -1,6 +1,6 @@
+export * from './events';
 export * from './gateway';
 export * from './oidc-login';
 export * from './postgres';
 export * from './sshd';
 export * from './transcript';
-export * from './events';

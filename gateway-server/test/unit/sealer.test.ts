@@ -22,7 +22,9 @@ describe('sealer (AES-256-GCM)', () => {
     const parts = sealed.split('.');
     const ct = Buffer.from(parts[3]!, 'base64url');
     ct[0] = (ct[0] ?? 0) ^ 1;
-    expect(() => sealer.open([...parts.slice(0, 3), ct.toString('base64url')].join('.'), 'target:a')).toThrow(UnsealError);
+    expect(() => sealer.open([...parts.slice(0, 3), ct.toString('base64url')].join('.'), 'target:a')).toThrow(
+      UnsealError,
+    );
     expect(() => sealer.open('plaintext', 'target:a')).toThrow(/not a sealed value/);
   });
 
@@ -45,15 +47,26 @@ describe('master key', () => {
   });
 
   it('refuses short, long and non-key values with the source named', () => {
-    for (const bad of [randomBytes(16).toString('base64'), randomBytes(48).toString('base64'), 'password123', '']) {
-      expect(() => decodeMasterKey(bad, 'SALLYPORT_MASTER_KEY')).toThrow(/SALLYPORT_MASTER_KEY: the master key must be 32 bytes/);
+    for (const bad of [
+      randomBytes(16).toString('base64'),
+      randomBytes(48).toString('base64'),
+      'password123',
+      '',
+    ]) {
+      expect(() => decodeMasterKey(bad, 'SALLYPORT_MASTER_KEY')).toThrow(
+        /SALLYPORT_MASTER_KEY: the master key must be 32 bytes/,
+      );
     }
   });
 
   it('refuses to start without a key, and prefers the environment over the file', () => {
     expect(() => loadMasterKey({ env: {} })).toThrow(MasterKeyError);
-    expect(() => loadMasterKey({ env: {}, file: '/nonexistent/key' })).toThrow(/secrets.masterKeyFile \/nonexistent\/key/);
+    expect(() => loadMasterKey({ env: {}, file: '/nonexistent/key' })).toThrow(
+      /secrets.masterKeyFile \/nonexistent\/key/,
+    );
     const k = randomBytes(32);
-    expect(loadMasterKey({ env: { SALLYPORT_MASTER_KEY: k.toString('base64') }, file: '/nonexistent' }).equals(k)).toBe(true);
+    expect(
+      loadMasterKey({ env: { SALLYPORT_MASTER_KEY: k.toString('base64') }, file: '/nonexistent' }).equals(k),
+    ).toBe(true);
   });
 });

@@ -4,8 +4,8 @@ import {
   DenyBody,
   type GrantView,
   type RequestOutcome,
-  RevokeBody,
   type RequestView,
+  RevokeBody,
 } from '@sallyport/protocol';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
@@ -13,6 +13,7 @@ import { AccessError } from '../../access/service';
 import { callerOf, requireCaller } from '../auth';
 import type { ApiContext } from '../context';
 import { HttpError, validationError } from '../errors';
+import { rateLimiter } from '../rate-limit';
 
 export function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'params' | 'query'): T {
   const r = schema.safeParse(value ?? {});
@@ -21,8 +22,14 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | '
 }
 
 const IdParams = z.object({ id: z.string().min(1).max(200) });
-const RequestQuery = z.object({ scope: z.enum(['mine', 'inbox', 'all']).default('mine'), status: z.enum(['pending', 'approved', 'denied', 'expired', 'cancelled']).optional() });
-const GrantQuery = z.object({ scope: z.enum(['mine', 'all']).default('mine'), status: z.enum(['active', 'revoked']).optional() });
+const RequestQuery = z.object({
+  scope: z.enum(['mine', 'inbox', 'all']).default('mine'),
+  status: z.enum(['pending', 'approved', 'denied', 'expired', 'cancelled']).optional(),
+});
+const GrantQuery = z.object({
+  scope: z.enum(['mine', 'all']).default('mine'),
+  status: z.enum(['active', 'revoked']).optional(),
+});
 
 /** AccessError → HttpError, keeping code and message. */
 export async function mapAccess<T>(fn: () => Promise<T>): Promise<T> {
@@ -34,19 +41,38 @@ export async function mapAccess<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Requests, decisions and revocations per user per minute: generous for people and CI, a wall for floods. */
+const WRITES_PER_MINUTE = 120;
+
 export function accessRoutes(app: FastifyInstance, ctx: ApiContext) {
+  const allow = rateLimiter(WRITES_PER_MINUTE, 60_000);
+  const limited = async (req: Parameters<typeof callerOf>[0]) => {
+    if (!allow(callerOf(req).username)) {
+      throw new HttpError(
+        429,
+        'rate_limited',
+        `more than ${WRITES_PER_MINUTE} access requests or decisions in a minute; slow down`,
+      );
+    }
+  };
   const authed = { preHandler: requireCaller(ctx) };
+  const authedWrite = { preHandler: [requireCaller(ctx), limited] };
   const access = () => {
     if (!ctx.access) throw new HttpError(503, 'unavailable', 'the access service is not running');
     return ctx.access;
   };
 
-  app.post('/api/requests', authed, async (req, reply: FastifyReply) => {
+  app.post('/api/requests', authedWrite, async (req, reply: FastifyReply) => {
     const caller = callerOf(req);
     const parsed = CreateAccessRequest.safeParse(req.body ?? {});
     if (!parsed.success) {
       const err = validationError(parsed.error, 'body');
-      await ctx.ledger.append({ kind: 'access.refused', actor: caller.username, actorKind: caller.kind, data: { code: 'invalid_request', message: err.message } });
+      await ctx.ledger.append({
+        kind: 'access.refused',
+        actor: caller.username,
+        actorKind: caller.kind,
+        data: { code: 'invalid_request', message: err.message },
+      });
       throw err;
     }
     const outcome: RequestOutcome = await mapAccess(() => access().request(caller, parsed.data));
@@ -63,25 +89,30 @@ export function accessRoutes(app: FastifyInstance, ctx: ApiContext) {
     return mapAccess(() => access().getRequest(callerOf(req), id));
   });
 
-  app.post('/api/requests/:id/approve', authed, async (req) => {
+  app.post('/api/requests/:id/approve', authedWrite, async (req) => {
     const { id } = parse(IdParams, req.params, 'params');
     const body = parse(ApproveBody, req.body, 'body');
     return mapAccess(() => access().approve(callerOf(req), id, body.reason));
   });
 
-  app.post('/api/requests/:id/deny', authed, async (req): Promise<RequestView> => {
+  app.post('/api/requests/:id/deny', authedWrite, async (req): Promise<RequestView> => {
     const { id } = parse(IdParams, req.params, 'params');
     const caller = callerOf(req);
     const parsed = DenyBody.safeParse(req.body ?? {});
     if (!parsed.success) {
       const err = validationError(parsed.error, 'body');
-      await ctx.ledger.append({ kind: 'access.refused', actor: caller.username, actorKind: caller.kind, data: { code: 'invalid_request', message: `deny: ${err.message}`, requestIdGiven: id.slice(0, 64) } });
+      await ctx.ledger.append({
+        kind: 'access.refused',
+        actor: caller.username,
+        actorKind: caller.kind,
+        data: { code: 'invalid_request', message: `deny: ${err.message}`, requestIdGiven: id.slice(0, 64) },
+      });
       throw err;
     }
     return mapAccess(() => access().deny(caller, id, parsed.data.reason));
   });
 
-  app.post('/api/requests/:id/cancel', authed, async (req): Promise<RequestView> => {
+  app.post('/api/requests/:id/cancel', authedWrite, async (req): Promise<RequestView> => {
     const { id } = parse(IdParams, req.params, 'params');
     return mapAccess(() => access().cancel(callerOf(req), id));
   });
@@ -91,7 +122,7 @@ export function accessRoutes(app: FastifyInstance, ctx: ApiContext) {
     return { grants: await mapAccess(() => access().listGrants(callerOf(req), q)) };
   });
 
-  app.post('/api/grants/:id/revoke', authed, async (req): Promise<GrantView> => {
+  app.post('/api/grants/:id/revoke', authedWrite, async (req): Promise<GrantView> => {
     const { id } = parse(IdParams, req.params, 'params');
     const body = parse(RevokeBody, req.body, 'body');
     const caller = callerOf(req);

@@ -25,6 +25,7 @@ import {
 } from '../console-session';
 import type { ApiContext } from '../context';
 import { HttpError } from '../errors';
+import { rateLimiter } from '../rate-limit';
 
 const LOGIN_TTL_SECONDS = 600;
 const SCOPE = 'openid profile email groups';
@@ -47,24 +48,6 @@ const isLoginState = (v: unknown): v is LoginState => {
     typeof o.exp === 'number'
   );
 };
-
-/** Fixed-window limit per client address for the sign-in endpoints. */
-function rateLimiter(limit: number, windowMs: number) {
-  const hits = new Map<string, { start: number; count: number }>();
-  return (key: string): boolean => {
-    const now = Date.now();
-    if (hits.size > 10_000) {
-      for (const [k, v] of hits) if (now - v.start >= windowMs) hits.delete(k);
-    }
-    const h = hits.get(key);
-    if (!h || now - h.start >= windowMs) {
-      hits.set(key, { start: now, count: 1 });
-      return true;
-    }
-    h.count += 1;
-    return h.count <= limit;
-  };
-}
 
 /** Sign-in problems go back to the console, which explains them; the code is a fixed word, never input. */
 const backToConsole = (reply: FastifyReply, code: string) =>

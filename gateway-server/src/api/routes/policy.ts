@@ -15,19 +15,27 @@ const ExplainQuery = z.object({
 
 export function policyRoutes(app: FastifyInstance, ctx: ApiContext) {
   // Anyone may ask about themselves; asking about someone else needs admin or approver.
-  app.get('/api/policy/explain', { preHandler: requireCaller(ctx) }, async (req): Promise<PolicyExplanation> => {
-    const q = parse(ExplainQuery, req.query, 'query');
-    const caller = callerOf(req);
-    const user = q.user ?? caller.username;
-    if (user !== caller.username && !caller.roles.some((r) => r === 'admin' || r === 'approver')) {
-      throw forbidden('explaining another user needs the admin or approver role');
-    }
-    const target = await ctx.targets.get(q.target);
-    if (!target) throw notFound(`target "${q.target}"`);
-    let groups: string[];
-    if (q.groups !== undefined) groups = q.groups.split(',').map((g) => g.trim()).filter(Boolean);
-    else if (user === caller.username) groups = caller.groups;
-    else groups = (await ctx.access?.knownUser(user))?.groups ?? [];
-    return explain(ctx.config.access, { username: user, groups }, target);
-  });
+  app.get(
+    '/api/policy/explain',
+    { preHandler: requireCaller(ctx) },
+    async (req): Promise<PolicyExplanation> => {
+      const q = parse(ExplainQuery, req.query, 'query');
+      const caller = callerOf(req);
+      const user = q.user ?? caller.username;
+      if (user !== caller.username && !caller.roles.some((r) => r === 'admin' || r === 'approver')) {
+        throw forbidden('explaining another user needs the admin or approver role');
+      }
+      const target = await ctx.targets.get(q.target);
+      if (!target) throw notFound(`target "${q.target}"`);
+      let groups: string[];
+      if (q.groups !== undefined)
+        groups = q.groups
+          .split(',')
+          .map((g) => g.trim())
+          .filter(Boolean);
+      else if (user === caller.username) groups = caller.groups;
+      else groups = (await ctx.access?.knownUser(user))?.groups ?? [];
+      return explain(ctx.config.access, { username: user, groups }, target);
+    },
+  );
 }

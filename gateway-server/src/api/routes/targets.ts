@@ -26,7 +26,8 @@ export function targetRoutes(app: FastifyInstance, ctx: ApiContext) {
     ctx.config.access.rules.some(
       (r) =>
         targetMatches(r.targets, t) &&
-        (principalMatches(r.requesters, caller) || (r.approval !== 'auto' && principalMatches(r.approval.approvers, caller))),
+        (principalMatches(r.requesters, caller) ||
+          (r.approval !== 'auto' && principalMatches(r.approval.approvers, caller))),
     );
   const withAccess = async (caller: Caller, rows: TargetRecord[]) => {
     const states = (await ctx.access?.accessStates(caller.username)) ?? new Map();

@@ -51,19 +51,27 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
     };
     const welcome = (c: Caller) => {
       caller = c;
-      clearTimeout(timer);
     };
     const refuseAuth = (err: unknown) => {
       const e = err instanceof HttpError ? err : new HttpError(401, 'unauthorized', 'unauthorized');
       end(e.code, e.message, TerminalClose.unauthorized);
     };
+    // A socket must authenticate and open its session promptly, or it is closed.
     const timer = setTimeout(() => {
-      if (!caller && !opened) {
-        end('auth_timeout', 'send an Authorization header or {"type":"auth","token":…} first', TerminalClose.authTimeout);
+      if (opened) return;
+      if (!caller) {
+        end(
+          'auth_timeout',
+          'send an Authorization header or {"type":"auth","token":…} first',
+          TerminalClose.authTimeout,
+        );
+      } else {
+        end('open_timeout', 'send {"type":"open",…} within 10 s of connecting', TerminalClose.authTimeout);
       }
     }, AUTH_TIMEOUT_MS);
 
-    if (req.headers.authorization) authing = authenticate(ctx, req, req.headers.authorization).then(welcome, refuseAuth);
+    if (req.headers.authorization)
+      authing = authenticate(ctx, req, req.headers.authorization).then(welcome, refuseAuth);
 
     const bad = (code: string, message: string) => {
       send(ws, { type: 'notice', level: 'error', code, message });
@@ -104,10 +112,13 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
         );
       }
       if (grant.level !== 'shell' && grant.level !== 'exec-only') {
-        return refuse('level_mismatch', `grant ${grant.id} is for ${grant.level} access, not for SSH sessions`);
+        return refuse(
+          'level_mismatch',
+          `grant ${grant.id} is for ${grant.level} access, not for SSH sessions`,
+        );
       }
       const target = await ctx.targets.get(msg.targetId);
-      if (!target || target.kind !== 'ssh') {
+      if (target?.kind !== 'ssh') {
         return refuse('not_ssh', `${msg.targetId} is not an SSH target`);
       }
       if (ws.readyState !== ws.OPEN) return;
@@ -132,7 +143,8 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
     };
 
     const handle = async (raw: Buffer, isBinary: boolean) => {
-      if (isBinary) return bad('bad_frame', 'binary frames are not accepted on this channel: send JSON text frames');
+      if (isBinary)
+        return bad('bad_frame', 'binary frames are not accepted on this channel: send JSON text frames');
       if (raw.length > MAX_FRAME_BYTES) return bad('bad_frame', `frame larger than ${MAX_FRAME_BYTES} bytes`);
       let json: unknown;
       try {
@@ -162,6 +174,7 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
       if (msg.type === 'open') {
         if (opened) return bad('already_open', 'this socket already carries a session: open another socket');
         opened = true;
+        clearTimeout(timer);
         return open(caller, msg);
       }
       if (!session || session.isEnded) return bad('not_open', 'send {"type":"open",…} first');

@@ -59,7 +59,8 @@ export const fingerprintOf = (blob: Buffer) =>
 /** Parses a pinned host key line; throws on anything that is not a well-formed key. */
 export function parsePinnedKey(line: string): PinnedKey {
   const [declared, b64] = line.trim().split(/\s+/);
-  if (!declared || !b64 || !/^[A-Za-z0-9+/]+={0,3}$/.test(b64)) throw new Error('not an OpenSSH public key line');
+  if (!declared || !b64 || !/^[A-Za-z0-9+/]+={0,3}$/.test(b64))
+    throw new Error('not an OpenSSH public key line');
   const blob = Buffer.from(b64, 'base64');
   // The blob starts with its own type as an SSH string: uint32 length, then the name.
   if (blob.length < 4) throw new Error('public key blob too short');
@@ -90,7 +91,11 @@ export function sameKey(presented: Buffer, pinned: Buffer): boolean {
 /** Removes any fragment of the credential from text (belt and braces: ssh2 messages never carry it). */
 function scrub(text: string, credential: TargetCredential | undefined): string {
   let out = text;
-  const parts = [credential?.password, credential?.passphrase, ...(credential?.privateKey?.split('\n') ?? [])];
+  const parts = [
+    credential?.password,
+    credential?.passphrase,
+    ...(credential?.privateKey?.split('\n') ?? []),
+  ];
   for (const p of parts) {
     const s = p?.trim();
     if (s && s.length >= 6 && !s.startsWith('-----')) out = out.split(s).join('[redacted]');
@@ -103,7 +108,13 @@ export async function connectSsh(opts: ConnectSshOptions): Promise<Client> {
   const where = `${target.user_name}@${target.host}:${target.port}`;
   const audit = async (kind: string, data: Record<string, unknown>) => {
     await ledger
-      .append({ kind, actor: actor.username, actorKind: actor.kind, targetId: target.id, data: { ...opts.context, ...data } })
+      .append({
+        kind,
+        actor: actor.username,
+        actorKind: actor.kind,
+        targetId: target.id,
+        data: { ...opts.context, ...data },
+      })
       .catch(() => {
         // The connection is refused either way; a ledger failure must not turn into a different error.
       });
@@ -117,20 +128,33 @@ export async function connectSsh(opts: ConnectSshOptions): Promise<Client> {
         presentedFingerprint: err.details.presentedFingerprint,
       });
     } else if (err.code !== 'aborted') {
-      await audit('ssh.connect_failed', { host: target.host, port: target.port, code: err.code, message: err.message });
+      await audit('ssh.connect_failed', {
+        host: target.host,
+        port: target.port,
+        code: err.code,
+        message: err.message,
+      });
     }
     return err;
   };
 
-  if (!target.host_key) throw await fail(new SshConnectError('ssh_error', `target ${target.id} has no pinned host key`));
+  if (!target.host_key)
+    throw await fail(new SshConnectError('ssh_error', `target ${target.id} has no pinned host key`));
   let pinned: PinnedKey;
   try {
     pinned = parsePinnedKey(target.host_key);
   } catch (err) {
-    throw await fail(new SshConnectError('ssh_error', `the pinned host key of ${target.id} is unusable: ${(err as Error).message}`));
+    throw await fail(
+      new SshConnectError(
+        'ssh_error',
+        `the pinned host key of ${target.id} is unusable: ${(err as Error).message}`,
+      ),
+    );
   }
   if (!credential || (!credential.privateKey && !credential.password)) {
-    throw await fail(new SshConnectError('no_credential', `the gateway holds no credential for ${target.id}`));
+    throw await fail(
+      new SshConnectError('no_credential', `the gateway holds no credential for ${target.id}`),
+    );
   }
   if (opts.signal?.aborted) throw new SshConnectError('aborted', 'the session was closed while connecting');
 
@@ -180,22 +204,42 @@ export async function connectSsh(opts: ConnectSshOptions): Promise<Client> {
         );
       }
       if (err.level === 'client-authentication') {
-        return settle(new SshConnectError('auth_failed', `${where} refused the gateway's credential for ${target.id}`));
+        return settle(
+          new SshConnectError('auth_failed', `${where} refused the gateway's credential for ${target.id}`),
+        );
       }
       if (err.level === 'client-socket' || err.level === 'client-timeout') {
-        const why = err.level === 'client-timeout' ? 'no SSH handshake in time' : scrub(err.message, credential);
-        return settle(new SshConnectError('target_unreachable', `cannot reach ${target.id} at ${target.host}:${target.port} (${why})`));
+        const why =
+          err.level === 'client-timeout' ? 'no SSH handshake in time' : scrub(err.message, credential);
+        return settle(
+          new SshConnectError(
+            'target_unreachable',
+            `cannot reach ${target.id} at ${target.host}:${target.port} (${why})`,
+          ),
+        );
       }
-      settle(new SshConnectError('ssh_error', `SSH to ${target.id} failed: ${scrub(err.message, credential)}`));
+      settle(
+        new SshConnectError('ssh_error', `SSH to ${target.id} failed: ${scrub(err.message, credential)}`),
+      );
     });
     client.once('close', () =>
-      settle(new SshConnectError('target_unreachable', `${target.host}:${target.port} closed the connection during the SSH handshake`)),
+      settle(
+        new SshConnectError(
+          'target_unreachable',
+          `${target.host}:${target.port} closed the connection during the SSH handshake`,
+        ),
+      ),
     );
     try {
       client.connect(config);
     } catch {
       // ssh2 throws synchronously when the private key cannot be parsed (or the passphrase is wrong).
-      settle(new SshConnectError('auth_failed', `the stored credential for ${target.id} is not a usable private key (or its passphrase is wrong)`));
+      settle(
+        new SshConnectError(
+          'auth_failed',
+          `the stored credential for ${target.id} is not a usable private key (or its passphrase is wrong)`,
+        ),
+      );
     }
   });
   if (outcome instanceof SshConnectError) throw await fail(outcome);

@@ -42,7 +42,11 @@ export const HIGH_WATER_MARK = 1024 * 1024;
 export const LOW_WATER_MARK = 256 * 1024;
 /** Input-filter decisions in flight before the client stops being read. */
 const MAX_PENDING_INPUT = 32;
-const SOCKET_CLOSE_GRACE_MS = 1000;
+const SSH_CLOSE_GRACE_MS = 3000;
+/** How long a gateway-initiated close waits for the client's close handshake. */
+const SOCKET_CLOSE_GRACE_MS = 2000;
+/** How long a slow client may take to read the last output after a normal end. */
+const SOCKET_DRAIN_MS = 60_000;
 
 export interface SessionRegistryLike {
   register(grantId: string, session: LiveSession): () => void;
@@ -209,7 +213,10 @@ export class TerminalSession {
       }
       this.send({ type: 'ready', sessionId: this.id });
       this.relay(channel);
-      this.log.info({ sessionId: this.id, targetId: o.target.id, grantId: o.grant.id, mode: o.mode }, 'terminal session started');
+      this.log.info(
+        { sessionId: this.id, targetId: o.target.id, grantId: o.grant.id, mode: o.mode },
+        'terminal session started',
+      );
     } catch (err) {
       if (this.isEnded) return;
       const e = err as SshConnectError;
@@ -351,11 +358,17 @@ export class TerminalSession {
   close(reason: 'revoked' | 'expired' | 'error', message: string): Promise<void> {
     if (this.ending) return this.ending;
     const line =
-      this.o.mode === 'shell' ? `\r\n\x1b[1;31m[sallyport] ${message}\x1b[0m\r\n` : `\n[sallyport] ${message}\n`;
+      this.o.mode === 'shell'
+        ? `\r\n\x1b[1;31m[sallyport] ${message}\x1b[0m\r\n`
+        : `\n[sallyport] ${message}\n`;
     this.abort.abort();
     if (this.channel) {
       this.flushOutput();
-      this.send({ type: 'output', data: Buffer.from(line).toString('base64'), stream: this.o.mode === 'shell' ? 'stdout' : 'stderr' });
+      this.send({
+        type: 'output',
+        data: Buffer.from(line).toString('base64'),
+        stream: this.o.mode === 'shell' ? 'stdout' : 'stderr',
+      });
     }
     this.send({ type: 'notice', level: reason === 'error' ? 'error' : 'warn', code: reason, message });
     return this.finish(reason, message);
@@ -380,7 +393,7 @@ export class TerminalSession {
     this.abort.abort();
     this.send({ type: 'notice', level: 'error', code, message });
     this.send({ type: 'closed', code, reason: message });
-    this.ending = this.teardown(wsCode, code).then(() => this.record('error'));
+    this.ending = this.teardown(wsCode, code, true).then(() => this.record('error'));
     return this.ending;
   }
 
@@ -417,18 +430,27 @@ export class TerminalSession {
         : reason === 'error'
           ? TerminalClose.error
           : TerminalClose.revoked;
-    this.ending = this.teardown(wsCode, reason).then(() => this.record(reason));
+    this.ending = this.teardown(wsCode, reason, reason !== 'exit' && reason !== 'client_closed').then(() =>
+      this.record(reason),
+    );
     return this.ending;
   }
 
-  /** Closes channel, connection and socket; resolves once all three are gone. */
-  private async teardown(wsCode: number, wsReason: string): Promise<void> {
+  /**
+   * Closes channel, connection and socket. Resolves once the SSH connection is
+   * gone and, for a close the gateway decided (revocation, expiry, error,
+   * refusal), the socket too: a client that does not finish the close
+   * handshake within the grace period is cut off. After a normal end the
+   * socket gets all the time it needs to deliver the last output (the close
+   * frame queues behind it), bounded by `SOCKET_DRAIN_MS`.
+   */
+  private async teardown(wsCode: number, wsReason: string, awaitSocket: boolean): Promise<void> {
     clearInterval(this.drainPoll);
     const { ws } = this.o;
     const client = this.client;
     const sshGone = Promise.race([
       this.sshClosed.then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), SOCKET_CLOSE_GRACE_MS * 3).unref()),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), SSH_CLOSE_GRACE_MS).unref()),
     ]).then((closed) => {
       if (!closed) client?.destroy();
     });
@@ -440,19 +462,23 @@ export class TerminalSession {
     client?.end();
     const wsGone = new Promise<void>((resolve) => {
       if (ws.readyState === ws.CLOSED) return resolve();
-      const t = setTimeout(() => {
-        ws.terminate();
-        resolve();
-      }, SOCKET_CLOSE_GRACE_MS);
+      const t = setTimeout(
+        () => {
+          ws.terminate();
+          resolve();
+        },
+        awaitSocket ? SOCKET_CLOSE_GRACE_MS : SOCKET_DRAIN_MS,
+      );
       t.unref();
       ws.once('close', () => {
         clearTimeout(t);
         resolve();
       });
       if (ws.readyState === ws.OPEN) ws.resume();
-      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(wsCode, wsReason.slice(0, 100));
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING)
+        ws.close(wsCode, wsReason.slice(0, 100));
     });
-    await Promise.all([sshGone, wsGone]);
+    await Promise.all([sshGone, awaitSocket ? wsGone : undefined]);
   }
 
   private async record(reason: TerminalEndReason) {
@@ -469,7 +495,10 @@ export class TerminalSession {
     if (this.startedLogged) {
       for (const ob of this.filters.observers) {
         await Promise.resolve(ob.ended?.(summary)).catch((err: Error) =>
-          this.log.warn({ sessionId: this.id, observer: ob.name, err: err.message }, 'session observer failed at end'),
+          this.log.warn(
+            { sessionId: this.id, observer: ob.name, err: err.message },
+            'session observer failed at end',
+          ),
         );
       }
       await this.o.ledger
@@ -482,7 +511,9 @@ export class TerminalSession {
           requestId: this.o.grant.requestId,
           data: { sessionId: this.id, grantId: this.o.grant.id, mode: this.o.mode, ...summary },
         })
-        .catch((err: Error) => this.log.warn({ sessionId: this.id, err: err.message }, 'could not record session.ended'));
+        .catch((err: Error) =>
+          this.log.warn({ sessionId: this.id, err: err.message }, 'could not record session.ended'),
+        );
       this.log.info({ sessionId: this.id, ...summary }, 'terminal session ended');
     }
     this.resolveDone(summary);

@@ -1,0 +1,275 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AccessLevel,
+  SqlClientMessage,
+  type SqlServerMessage,
+  SqlWsClose,
+  WsClose,
+} from '@sallyport/protocol';
+import type { FastifyInstance } from 'fastify';
+import { AccessError } from '../../access/service';
+import type { SqlRecorderFactory } from '../../protocols/postgres/recorder';
+import {
+  type SqlCloseCode,
+  SqlSession,
+  SqlSessionError,
+  sqlLevelReadOnly,
+} from '../../protocols/postgres/session';
+import { authenticate } from '../auth';
+import type { ApiContext, Caller } from '../context';
+import { HttpError } from '../errors';
+
+const AUTH_TIMEOUT_MS = 10_000;
+const MAX_BAD_FRAMES = 5;
+/** A `run` frame carries at most SQL_MAX_TEXT characters of SQL (plus JSON escaping). */
+const MAX_FRAME_BYTES = 1024 * 1024;
+/** Above this many buffered bytes, the session waits for the socket before sending more rows. */
+const HIGH_WATER_BYTES = 1024 * 1024;
+
+export interface SqlRouteOptions {
+  /** Recording (issue 5, later part). No recording when absent. */
+  recorder?: SqlRecorderFactory;
+  /** Most rows one statement sends (default 10 000). */
+  maxRows?: number;
+}
+
+const wsCodeOf: Record<SqlCloseCode, number> = {
+  grant_ended: SqlWsClose.grantEnded,
+  connection_lost: SqlWsClose.connectionLost,
+  client_closed: SqlWsClose.normal,
+  shutdown: WsClose.shuttingDown,
+  error: SqlWsClose.connectionLost,
+};
+
+/**
+ * The SQL channel `/api/sql` (protocol/src/sql.ts): authenticate (header, console cookie or a
+ * first `auth` frame), `open` a session under a grant, then `run` / `cancel`. The session itself
+ * (guard, streaming, masking, ledger) lives in protocols/postgres/session.ts; this route checks
+ * the grant, wires the socket and registers the session so revocation can close it.
+ */
+export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRouteOptions = {}) {
+  app.get('/api/sql', { websocket: true }, (ws, req) => {
+    let caller: Caller | undefined;
+    let authing: Promise<void> | undefined;
+    let session: SqlSession | undefined;
+    let opening = false;
+    let clientGone = false;
+    let badFrames = 0;
+    let chain: Promise<void> = Promise.resolve();
+
+    /** Sends a frame; waits for the socket to drain when the client reads slower than we send. */
+    const send = (frame: SqlServerMessage): void | Promise<void> => {
+      if (ws.readyState !== ws.OPEN) return;
+      const data = JSON.stringify(frame);
+      if (ws.bufferedAmount < HIGH_WATER_BYTES) {
+        ws.send(data);
+        return;
+      }
+      return new Promise<void>((resolve) => {
+        const onClose = () => resolve();
+        ws.once('close', onClose);
+        ws.send(data, () => {
+          ws.off('close', onClose);
+          resolve();
+        });
+      });
+    };
+    /** Ends the channel before a session exists. */
+    const refuse = (code: string, message: string, wsCode: number) => {
+      send({ type: 'error', code, message });
+      if (ws.readyState === ws.OPEN) ws.close(wsCode, code.slice(0, 100));
+    };
+    const welcome = (c: Caller) => {
+      caller = c;
+      clearTimeout(timer);
+    };
+    const refuseAuth = (err: unknown) => {
+      const e = err instanceof HttpError ? err : new HttpError(401, 'unauthorized', 'unauthorized');
+      refuse(e.code, e.message, WsClose.unauthorized);
+    };
+    const timer = setTimeout(() => {
+      if (!caller) {
+        refuse(
+          'auth_timeout',
+          'send an Authorization header or {"type":"auth","token":…} first',
+          WsClose.authTimeout,
+        );
+      }
+    }, AUTH_TIMEOUT_MS);
+
+    if (req.headers.authorization) {
+      authing = authenticate(ctx, req, req.headers.authorization).then(welcome, refuseAuth);
+    }
+
+    const bad = (code: string, message: string, id?: string) => {
+      send({ type: 'error', code, message, ...(id ? { id } : {}) });
+      if (++badFrames >= MAX_BAD_FRAMES) {
+        if (session) void session.close('too many malformed frames', 'error');
+        else refuse('too_many_bad_frames', 'too many malformed frames', WsClose.tooManyBadFrames);
+      }
+    };
+
+    const open = async (c: Caller, targetId: string, grantId: string) => {
+      const { access, sessions: registry, masker } = ctx;
+      if (!access || !registry || !masker) {
+        return refuse('unavailable', 'SQL sessions are not available on this gateway', SqlWsClose.refused);
+      }
+      let grant: Awaited<ReturnType<typeof access.checkGrantForUse>>;
+      try {
+        grant = await access.checkGrantForUse(c, grantId, targetId);
+      } catch (err) {
+        if (err instanceof AccessError || err instanceof HttpError) {
+          return refuse(err.code, err.message, SqlWsClose.refused);
+        }
+        throw err;
+      }
+      const refuseGrant = async (code: string, message: string) => {
+        await ctx.ledger.append({
+          kind: 'access.refused',
+          actor: c.username,
+          actorKind: c.kind,
+          targetId,
+          requestId: grant.request_id,
+          data: { code, message, grantId: grant.id, level: grant.level, channel: 'sql' },
+        });
+        refuse(code, message, SqlWsClose.refused);
+      };
+      const level = AccessLevel.safeParse(grant.level);
+      const readOnly = level.success ? sqlLevelReadOnly(level.data) : undefined;
+      if (!level.success || readOnly === undefined) {
+        return refuseGrant(
+          'level_mismatch',
+          `grant ${grant.id} is for ${grant.level} access, not for SQL sessions`,
+        );
+      }
+      const target = await ctx.targets.get(targetId);
+      if (target?.kind !== 'postgres' || !target.database_name) {
+        return refuseGrant('not_postgres', `${targetId} is not a PostgreSQL target`);
+      }
+      const credential = await ctx.targets.credential(targetId);
+      if (clientGone) return;
+      const sessionId = randomUUID();
+      let unregister: (() => void) | undefined;
+      try {
+        session = await SqlSession.open({
+          sessionId,
+          target: {
+            id: target.id,
+            host: target.host,
+            port: target.port,
+            user: target.user_name,
+            database: target.database_name,
+            tls: (target.tls ?? 'disable') as 'disable' | 'require' | 'verify-full',
+          },
+          password: credential?.password,
+          grant: { id: grant.id, level: level.data },
+          actor: { username: c.username, kind: c.kind },
+          masker,
+          ledger: ctx.ledger,
+          send,
+          ...(opts.maxRows !== undefined ? { maxRows: opts.maxRows } : {}),
+          ...(opts.recorder
+            ? {
+                recorder: opts.recorder({
+                  sessionId,
+                  grantId: grant.id,
+                  targetId,
+                  username: c.username,
+                  level: grant.level,
+                  readOnly,
+                  startedAt: new Date(),
+                }),
+              }
+            : {}),
+          log: req.log,
+          onClosed: (code) => {
+            unregister?.();
+            if (ws.readyState === ws.OPEN) ws.close(wsCodeOf[code], code);
+          },
+        });
+      } catch (err) {
+        if (err instanceof SqlSessionError) return refuse(err.code, err.message, SqlWsClose.refused);
+        throw err;
+      }
+      unregister = registry.register(grant.id, {
+        id: session.id,
+        kind: 'sql',
+        username: c.username,
+        close: (reason) => (session ? session.close(reason, 'grant_ended') : Promise.resolve()),
+      });
+      if (session.isClosed) {
+        unregister();
+        return;
+      }
+      // The socket may have gone, or the grant ended, while the connection opened.
+      if (clientGone) {
+        void session.close('the client disconnected', 'client_closed');
+      } else if (!(await access.usableGrant(c.username, targetId, grant.id))) {
+        void session.close(
+          'Your access grant ended while the session opened; the session is closed.',
+          'grant_ended',
+        );
+      }
+    };
+
+    const handle = async (raw: Buffer, isBinary: boolean) => {
+      if (isBinary)
+        return bad('bad_frame', 'binary frames are not accepted on this channel: send JSON text frames');
+      if (raw.length > MAX_FRAME_BYTES) return bad('bad_frame', `frame larger than ${MAX_FRAME_BYTES} bytes`);
+      let json: unknown;
+      try {
+        json = JSON.parse(raw.toString('utf8'));
+      } catch {
+        return bad('bad_frame', 'frame is not valid JSON');
+      }
+      const parsed = SqlClientMessage.safeParse(json);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const id =
+          typeof (json as { id?: unknown })?.id === 'string' ? (json as { id: string }).id : undefined;
+        return bad(
+          'bad_frame',
+          `frame does not match the protocol: ${issue?.path.join('.') || 'type'}: ${issue?.message ?? 'invalid'}`,
+          id && id.length <= 64 ? id : undefined,
+        );
+      }
+      const msg = parsed.data;
+      if (msg.type === 'auth') {
+        if (caller || authing) return bad('already_authenticated', 'this socket is already authenticated');
+        authing = authenticate(ctx, req, `Bearer ${msg.token}`).then(welcome, refuseAuth);
+        return authing;
+      }
+      if (authing) await authing;
+      if (!caller) {
+        if (ws.readyState === ws.OPEN) bad('unauthenticated', 'authenticate first');
+        return;
+      }
+      if (msg.type === 'open') {
+        if (opening || session)
+          return bad('already_open', 'this socket already carries a session: open another socket');
+        opening = true;
+        return open(caller, msg.targetId, msg.grantId);
+      }
+      if (!session || session.isClosed) return bad('not_open', 'send {"type":"open",…} first', msg.id);
+      // Not awaited: a run streams while later frames (cancel) are handled.
+      if (msg.type === 'run') void session.run({ id: msg.id, sql: msg.sql, maxRows: msg.maxRows });
+      else if (msg.type === 'cancel') void session.cancel(msg.id);
+    };
+
+    ws.on('message', (raw: Buffer, isBinary: boolean) => {
+      chain = chain
+        .then(() => handle(raw, isBinary))
+        .catch((err: Error) => {
+          req.log.error({ err: err.message }, 'sql channel error');
+          if (session) void session.close('the gateway hit an internal error', 'error');
+          else refuse('internal_error', 'the gateway hit an internal error', SqlWsClose.connectionLost);
+        });
+    });
+    ws.on('close', () => {
+      clientGone = true;
+      clearTimeout(timer);
+      if (session) void session.close('the client disconnected', 'client_closed');
+    });
+    ws.on('error', (err) => req.log.warn({ err: err.message }, 'sql websocket error'));
+  });
+}

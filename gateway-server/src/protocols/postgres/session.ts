@@ -1,0 +1,827 @@
+// One SQL session through the gateway: a dedicated pg.Client on the target, opened with the
+// stored credential, that runs guarded batches and streams masked results.
+//
+// Order of things for every batch (`run`):
+//   1. analyzeBatch + evaluateBatch, before anything reaches the database. A batch that does not
+//      parse gets `error` (the parser's message and position); a batch with any blocked statement
+//      gets `blocked` and NOTHING in it runs. `review` verdicts are refused the same way for now.
+//   2. The statements run one by one, each exactly as the parser cut it out of the batch (one
+//      statement per extended-protocol Parse, so nothing can smuggle in a second statement).
+//      SELECTs stream through a server-side cursor (DECLARE … NO SCROLL CURSOR, FETCH 500) so the
+//      gateway holds at most one FETCH worth of rows whatever the result size; at the row cap the
+//      cursor is closed and `done.truncated` is true. Other statements run plainly.
+//   3. Every cell goes through masker.maskCell (column rules by schema.table.column, then value
+//      detectors) before it is sent; masked cells are reported by coordinates.
+//
+// Transactions:
+//   - `read` sessions: the connection starts with `default_transaction_read_only=on` (a startup
+//     parameter) AND every batch runs inside an explicit `BEGIN READ ONLY` … `COMMIT`. The
+//     explicit transaction is read-only whatever the session defaults say, so neither
+//     `RESET ALL`, `SET default_transaction_read_only = off` nor
+//     `set_config('default_transaction_read_only', 'off', …)` can make the *current* batch
+//     writable, and the next batch starts with `BEGIN READ ONLY` again. On top of that the guard
+//     blocks, in read sessions, every `read-write-override` tag, transaction control (BEGIN,
+//     COMMIT, ROLLBACK, savepoints: a COMMIT would end the read-only transaction mid-batch) and,
+//     as everywhere, `set-role` / `set-session-authorization`. What a statement can change is
+//     decided by PostgreSQL (SQLSTATE 25006), not by parsing: functions with side effects,
+//     nextval(), writable CTEs all fail in the database.
+//   - `write`/`admin` sessions: a batch of several statements runs as one transaction (like
+//     `psql -c "a; b"`): an error rolls the whole batch back. A single statement runs in
+//     autocommit (so VACUUM, CREATE INDEX CONCURRENTLY work). Users may manage transactions
+//     themselves (BEGIN … COMMIT across runs); the gateway then adds no BEGIN/COMMIT of its own and
+//     declares its cursors inside the user's transaction.
+//
+// The credential is used for pg.Client only: it is never logged, never part of an error, never
+// sent. Result values never reach the ledger (statements do, with counts and durations).
+
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import type { AccessLevel, SqlColumn, SqlServerMessage } from '@sallyport/protocol';
+import pg from 'pg';
+import type { Ledger } from '../../audit';
+import type { ColumnRef, Masker } from '../../masking';
+import {
+  analyzeBatch,
+  DEFAULT_SQL_RULES,
+  evaluateBatch,
+  initSqlParser,
+  type SqlRule,
+  type StatementInfo,
+} from './guard';
+import { noopSqlRecorder, type SqlRecorder } from './recorder';
+
+export const DEFAULT_SQL_MAX_ROWS = 10_000;
+export const DEFAULT_SQL_FETCH_SIZE = 500;
+
+/** Guard rules added in front of the configured ones for `read` sessions. */
+export const READ_ONLY_SQL_RULES: SqlRule[] = [
+  {
+    name: 'read-only-override',
+    action: 'block',
+    message:
+      'This session is read-only: statements that could make it read-write (SET/RESET of transaction_read_only, RESET ALL, READ WRITE) are not allowed.',
+    match: { tags: ['read-write-override'] },
+  },
+  {
+    name: 'read-only-transaction-control',
+    action: 'block',
+    message:
+      'In a read-only session the gateway runs every batch in its own read-only transaction: BEGIN, COMMIT, ROLLBACK and savepoints are not allowed.',
+    match: { kinds: ['TransactionStmt'] },
+  },
+];
+
+/** The SQL levels and whether they are read-only; other levels (shell, exec-only) are not SQL. */
+export function sqlLevelReadOnly(level: AccessLevel): boolean | undefined {
+  if (level === 'read') return true;
+  if (level === 'write' || level === 'admin') return false;
+  return undefined;
+}
+
+export interface SqlTarget {
+  id: string;
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+  tls: 'disable' | 'require' | 'verify-full';
+}
+
+export type SqlCloseCode = Extract<SqlServerMessage, { type: 'closed' }>['code'];
+
+export interface SqlSessionOptions {
+  target: SqlTarget;
+  /** The stored credential (password). */
+  password: string | undefined;
+  grant: { id: string; level: AccessLevel };
+  actor: { username: string; kind: 'user' | 'service' };
+  masker: Masker;
+  ledger: Ledger;
+  /** Sends one frame to the client. May return a promise to apply backpressure. */
+  send(frame: SqlServerMessage): void | Promise<void>;
+  sessionId?: string;
+  /** Guard rules (default DEFAULT_SQL_RULES). Read sessions get READ_ONLY_SQL_RULES in front. */
+  rules?: SqlRule[];
+  /** Most rows one statement sends to the client (default 10 000). */
+  maxRows?: number;
+  /** Rows per FETCH (default 500). */
+  fetchSize?: number;
+  recorder?: SqlRecorder;
+  log?: { warn(o: object, m: string): void; debug?(o: object, m: string): void };
+  /** Called once, after the session has ended (frame sent, connection closed, ledger written). */
+  onClosed?(code: SqlCloseCode, reason: string): void;
+  connectTimeoutMs?: number;
+}
+
+/** Thrown by SqlSession.open; `message` is safe to show (no credential, no connection string). */
+export class SqlSessionError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SqlSessionError';
+  }
+}
+
+interface RunRequest {
+  id: string;
+  sql: string;
+  maxRows?: number | undefined;
+}
+
+interface ActiveRun {
+  id: string;
+  cancelRequested: boolean;
+  done: Promise<void>;
+}
+
+interface TableInfo {
+  schema: string;
+  table: string;
+  columns: Map<number, string>;
+}
+
+interface Described {
+  columns: SqlColumn[];
+  refs: ColumnRef[];
+}
+
+class Cancelled extends Error {}
+
+/** pg parses nothing: every value is sent as PostgreSQL's text form. */
+const RAW_TEXT = {
+  getTypeParser: (() => (value: string) => value) as unknown as typeof pg.types.getTypeParser,
+};
+
+const CANCEL_REQUEST_CODE = 80877102;
+/** What PostgreSQL itself answers for SQL its grammar rejects (the guard uses the same grammar). */
+const SYNTAX_ERROR_SQLSTATE = '42601';
+const CLOSE_WAIT_MS = 3000;
+
+type StatementOutcome = { rowCount: number | null; truncated: boolean; command: string };
+
+export class SqlSession {
+  readonly id: string;
+  readonly readOnly: boolean;
+  readonly maxRows: number;
+  private readonly client: pg.Client;
+  private readonly rules: SqlRule[];
+  private readonly fetchSize: number;
+  private readonly recorder: SqlRecorder;
+  private readonly startedAt = Date.now();
+  private readonly typeNames = new Map<number, string>();
+  private allTypesLoaded = false;
+  private readonly tables = new Map<number, TableInfo | null>();
+  private active: ActiveRun | undefined;
+  private closing: Promise<void> | undefined;
+  private connected = false;
+  private connectionLost = false;
+  private cursorSeq = 0;
+  private statementsRun = 0;
+
+  private constructor(
+    private readonly opts: SqlSessionOptions,
+    readOnly: boolean,
+  ) {
+    this.id = opts.sessionId ?? randomUUID();
+    this.readOnly = readOnly;
+    this.maxRows = Math.max(1, opts.maxRows ?? DEFAULT_SQL_MAX_ROWS);
+    this.fetchSize = Math.max(1, opts.fetchSize ?? DEFAULT_SQL_FETCH_SIZE);
+    this.recorder = opts.recorder ?? noopSqlRecorder;
+    const rules = opts.rules ?? DEFAULT_SQL_RULES;
+    this.rules = readOnly ? [...READ_ONLY_SQL_RULES, ...rules] : rules;
+    const { target } = opts;
+    this.client = new pg.Client({
+      host: target.host,
+      port: target.port,
+      user: target.user,
+      database: target.database,
+      password: opts.password,
+      ssl:
+        target.tls === 'disable'
+          ? false
+          : target.tls === 'require'
+            ? { rejectUnauthorized: false }
+            : { rejectUnauthorized: true, servername: target.host },
+      application_name: `sallyport:${opts.actor.username}`.replace(/[^\x20-\x7e]/g, '?').slice(0, 63),
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+      keepAlive: true,
+      // The database itself defaults every transaction of a read session to read-only.
+      ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+    });
+  }
+
+  /** Connects, records `sql.session.started` and sends `ready`. */
+  static async open(opts: SqlSessionOptions): Promise<SqlSession> {
+    const readOnly = sqlLevelReadOnly(opts.grant.level);
+    if (readOnly === undefined) {
+      throw new SqlSessionError('wrong_level', `a ${opts.grant.level} grant does not allow SQL sessions`);
+    }
+    await initSqlParser();
+    const session = new SqlSession(opts, readOnly);
+    await session.connect();
+    return session;
+  }
+
+  private get ledgerBase() {
+    const { actor, target } = this.opts;
+    return { actor: actor.username, actorKind: actor.kind, subject: actor.username, targetId: target.id };
+  }
+
+  private async connect(): Promise<void> {
+    const { target, grant } = this.opts;
+    this.client.on('error', (err) => this.onConnectionError(err));
+    this.client.on('end', () => this.onConnectionError(new Error('the connection was closed')));
+    try {
+      await this.client.connect();
+      this.connected = true;
+    } catch (err) {
+      const message = `could not connect to target ${target.id}: ${this.safeText(errorText(err))}`;
+      await this.opts.ledger
+        .append({
+          ...this.ledgerBase,
+          kind: 'sql.session.failed',
+          data: { sessionId: this.id, grantId: grant.id, level: grant.level, error: message },
+        })
+        .catch(() => {});
+      await this.client.end().catch(() => {});
+      throw new SqlSessionError('connect_failed', message);
+    }
+    try {
+      await this.opts.ledger.append({
+        ...this.ledgerBase,
+        kind: 'sql.session.started',
+        data: { sessionId: this.id, grantId: grant.id, level: grant.level, readOnly: this.readOnly },
+      });
+      await this.recorder.start({
+        sessionId: this.id,
+        grantId: grant.id,
+        targetId: target.id,
+        username: this.opts.actor.username,
+        level: grant.level,
+        readOnly: this.readOnly,
+        startedAt: new Date(this.startedAt),
+      });
+    } catch (err) {
+      this.closing = Promise.resolve();
+      await this.client.end().catch(() => {});
+      throw err;
+    }
+    await this.emit({
+      type: 'ready',
+      sessionId: this.id,
+      targetId: target.id,
+      grantId: grant.id,
+      level: grant.level,
+      readOnly: this.readOnly,
+      maxRows: this.maxRows,
+    });
+  }
+
+  get busy(): boolean {
+    return this.active !== undefined;
+  }
+
+  get isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Runs one batch. Resolves when its terminal frame has been sent; never rejects. */
+  run(req: RunRequest): Promise<void> {
+    if (this.closing) {
+      return this.emit({
+        type: 'error',
+        id: req.id,
+        code: 'session_closed',
+        message: 'the session is closed',
+      });
+    }
+    if (this.active) {
+      return this.emit({
+        type: 'error',
+        id: req.id,
+        code: 'busy',
+        message: `run "${this.active.id}" is still running: wait for it or cancel it`,
+      });
+    }
+    const run: ActiveRun = { id: req.id, cancelRequested: false, done: Promise.resolve() };
+    this.active = run;
+    run.done = this.execute(run, req)
+      .catch((err: unknown) => {
+        this.opts.log?.warn({ err: errorText(err), sessionId: this.id }, 'sql run failed unexpectedly');
+        return this.emit({ type: 'error', id: req.id, code: 'internal', message: 'internal gateway error' });
+      })
+      .finally(() => {
+        if (this.active === run) this.active = undefined;
+      });
+    return run.done;
+  }
+
+  /** Cancels the run `id` if it is the one running (a PostgreSQL cancel request). */
+  async cancel(id: string): Promise<void> {
+    const run = this.active;
+    if (!run || run.id !== id) return;
+    if (!run.cancelRequested) {
+      run.cancelRequested = true;
+      await this.sendCancelRequest();
+    }
+  }
+
+  /**
+   * Ends the session: cancels a running statement, tells the client why (`closed`), closes the
+   * connection and records `sql.session.ended`. Idempotent; resolves once everything is done.
+   */
+  close(reason: string, code: SqlCloseCode): Promise<void> {
+    this.closing ??= this.shutdown(reason, code);
+    return this.closing;
+  }
+
+  private async shutdown(reason: string, code: SqlCloseCode): Promise<void> {
+    const run = this.active;
+    if (run) {
+      run.cancelRequested = true;
+      if (!this.connectionLost) await this.sendCancelRequest();
+      await Promise.race([run.done, sleep(CLOSE_WAIT_MS)]);
+    }
+    await this.emit({ type: 'closed', reason, code }).catch(() => {});
+    await endClient(this.client);
+    const recording = await this.recorder.finish(reason).catch((err: unknown) => {
+      this.opts.log?.warn({ err: errorText(err), sessionId: this.id }, 'sql recording did not finish');
+      return undefined;
+    });
+    await this.opts.ledger
+      .append({
+        ...this.ledgerBase,
+        kind: 'sql.session.ended',
+        data: {
+          sessionId: this.id,
+          grantId: this.opts.grant.id,
+          code,
+          reason,
+          statements: this.statementsRun,
+          durationMs: Date.now() - this.startedAt,
+          ...(recording?.hash ? { recordingHash: recording.hash } : {}),
+        },
+      })
+      .catch((err: unknown) =>
+        this.opts.log?.warn(
+          { err: errorText(err), sessionId: this.id },
+          'could not record sql.session.ended',
+        ),
+      );
+    this.opts.onClosed?.(code, reason);
+  }
+
+  private onConnectionError(err: Error): void {
+    if (this.closing || !this.connected) return;
+    this.connectionLost = true;
+    this.opts.log?.warn(
+      { err: this.safeText(err.message), sessionId: this.id },
+      'sql target connection lost',
+    );
+    // A run in flight reports its error first: close() waits for it.
+    void this.close(lostReason(err), 'connection_lost');
+  }
+
+  // ------------------------------------------------------------------------------------- runs
+
+  private async execute(run: ActiveRun, req: RunRequest): Promise<void> {
+    const t0 = performance.now();
+    const { id, sql } = req;
+    this.recorder.batch(id, sql, new Date());
+    const analysis = analyzeBatch(sql);
+    const verdict = evaluateBatch(analysis, this.rules);
+    if (!analysis.ok) {
+      await this.audit('sql.blocked', {
+        runId: id,
+        verdict: 'block',
+        rule: 'syntax-error',
+        message: verdict.message,
+        statement: this.safeText(sql),
+      });
+      return this.emit({
+        type: 'error',
+        id,
+        code: SYNTAX_ERROR_SQLSTATE,
+        message: analysis.error.message,
+        ...(analysis.error.position !== undefined ? { position: analysis.error.position } : {}),
+      });
+    }
+    if (verdict.action !== 'allow') {
+      // TODO(issue 5, statement review): a `review` verdict should send `review`, hold the exact
+      // statement for an approver and run it unchanged once approved. Until then it is refused.
+      const message =
+        verdict.action === 'review'
+          ? `needs review (not yet available): ${verdict.message}`
+          : verdict.message;
+      await this.audit('sql.blocked', {
+        runId: id,
+        verdict: verdict.action,
+        rule: verdict.rule,
+        message,
+        statementIndex: verdict.statementIndex,
+        statement: this.safeText(verdict.statement ?? ''),
+      });
+      return this.emit({
+        type: 'blocked',
+        id,
+        statementIndex: verdict.statementIndex ?? 0,
+        rule: verdict.rule ?? 'blocked',
+        message,
+        statement: verdict.statement ?? '',
+      });
+    }
+    const statements = analysis.statements;
+    const copy = statements.find((s) => s.kind === 'CopyStmt');
+    if (copy) {
+      return this.emit({
+        type: 'error',
+        id,
+        code: 'unsupported',
+        statementIndex: copy.index,
+        message: 'COPY is not available in gateway SQL sessions yet: use SELECT, or INSERT … VALUES',
+      });
+    }
+    if (statements.length === 0) {
+      return this.emit({ type: 'complete', id, statements: 0, durationMs: ms(t0) });
+    }
+    if (statements.some((s) => !s.readOnly)) this.tables.clear(); // DDL may rename columns
+    const offsets = statementOffsets(sql, statements);
+    const cap = Math.min(this.maxRows, req.maxRows ?? this.maxRows);
+    const userTransactions = statements.some((s) => s.kind === 'TransactionStmt');
+    const wrap =
+      this.readOnly ||
+      (!userTransactions && statements.length > 1 && this.client.getTransactionStatus() === 'I');
+    let inWrap = false;
+    let current: StatementInfo | undefined;
+    let statementStart = 0;
+    try {
+      if (wrap) {
+        await this.client.query(this.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+        inWrap = true;
+      }
+      for (const s of statements) {
+        if (run.cancelRequested) throw new Cancelled();
+        current = s;
+        statementStart = performance.now();
+        const out = await this.runStatement(run, s, cap);
+        this.statementsRun++;
+        const durationMs = ms(statementStart);
+        await this.emit({ type: 'done', id, statementIndex: s.index, ...out, durationMs });
+        await this.audit('sql.statement', {
+          runId: id,
+          statementIndex: s.index,
+          statement: this.safeText(s.text),
+          kind: s.kind,
+          verdict: 'allow',
+          outcome: 'ok',
+          command: out.command,
+          rowCount: out.rowCount,
+          truncated: out.truncated,
+          durationMs,
+        });
+        current = undefined;
+      }
+      if (run.cancelRequested) throw new Cancelled();
+      if (inWrap) {
+        inWrap = false;
+        await this.client.query('COMMIT');
+      }
+      await this.emit({ type: 'complete', id, statements: statements.length, durationMs: ms(t0) });
+    } catch (err) {
+      if (isConnectionFatal(err)) this.connectionLost = true;
+      if (inWrap && !this.connectionLost) await this.client.query('ROLLBACK').catch(() => {});
+      const cancelled =
+        !this.connectionLost &&
+        (err instanceof Cancelled || (run.cancelRequested && (err as { code?: string }).code === '57014'));
+      if (current) {
+        await this.audit('sql.statement', {
+          runId: id,
+          statementIndex: current.index,
+          statement: this.safeText(current.text),
+          kind: current.kind,
+          verdict: 'allow',
+          outcome: cancelled ? 'cancelled' : 'error',
+          ...(cancelled ? {} : { sqlstate: (err as { code?: string }).code ?? null }),
+          rowCount: null,
+          durationMs: ms(statementStart),
+        });
+      }
+      if (cancelled) {
+        await this.emit({ type: 'cancelled', id });
+      } else {
+        await this.emit(this.errorFrame(id, err, current, current ? offsets[current.index] : undefined));
+      }
+      if (this.connectionLost) {
+        const reason = lostReason(err instanceof Error ? err : new Error(String(err)));
+        void this.close(reason, 'connection_lost');
+      }
+    }
+  }
+
+  private async runStatement(run: ActiveRun, s: StatementInfo, cap: number): Promise<StatementOutcome> {
+    const cursor =
+      s.kind === 'SelectStmt' && !s.tags.includes('select-into') && !s.tags.includes('writable-cte');
+    if (cursor) {
+      const name = `sallyport_c${++this.cursorSeq}`;
+      const declare = `DECLARE ${name} NO SCROLL CURSOR FOR ${s.text}\n`;
+      // Belt and braces: the composed text must still be exactly one DECLARE.
+      const check = analyzeBatch(declare);
+      if (check.ok && check.statements.length === 1 && check.statements[0]?.kind === 'DeclareCursorStmt') {
+        return this.streamCursor(run, s, name, declare, cap);
+      }
+    }
+    return this.runPlain(run.id, s, cap);
+  }
+
+  private async streamCursor(
+    run: ActiveRun,
+    s: StatementInfo,
+    name: string,
+    declare: string,
+    cap: number,
+  ): Promise<StatementOutcome> {
+    const own = this.client.getTransactionStatus() === 'I';
+    if (own) await this.client.query('BEGIN');
+    try {
+      try {
+        await this.client.query({ text: declare, queryMode: 'extended' } as pg.QueryConfig);
+      } catch (err) {
+        throw withOffset(err, -(declare.length - s.text.length - 1));
+      }
+      let sent = 0;
+      let truncated = false;
+      let described: Described | undefined;
+      for (;;) {
+        if (run.cancelRequested) throw new Cancelled();
+        const want = Math.min(this.fetchSize, cap - sent + 1);
+        const res = await this.client.query({
+          text: `FETCH ${want} FROM ${name}`,
+          rowMode: 'array',
+          types: RAW_TEXT,
+        });
+        if (!described) {
+          described = await this.describe(res.fields);
+          await this.sendColumns(run.id, s.index, described);
+        }
+        let rows = res.rows as (string | null)[][];
+        if (sent + rows.length > cap) {
+          rows = rows.slice(0, cap - sent);
+          truncated = true;
+        }
+        if (rows.length > 0) await this.sendRows(run.id, s.index, rows, described.refs);
+        sent += rows.length;
+        if (truncated || res.rows.length < want) break;
+      }
+      await this.client.query(`CLOSE ${name}`);
+      if (own) await this.client.query('COMMIT');
+      return { command: 'SELECT', rowCount: sent, truncated };
+    } catch (err) {
+      if (own && !this.connectionLost) await this.client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  }
+
+  private async runPlain(id: string, s: StatementInfo, cap: number): Promise<StatementOutcome> {
+    const res = await this.client.query({
+      text: s.text,
+      rowMode: 'array',
+      types: RAW_TEXT,
+      queryMode: 'extended',
+    } as pg.QueryArrayConfig);
+    const fields = res.fields ?? [];
+    if (fields.length === 0) return { command: res.command ?? '', rowCount: res.rowCount, truncated: false };
+    const described = await this.describe(fields);
+    await this.sendColumns(id, s.index, described);
+    const all = res.rows as (string | null)[][];
+    const rows = all.length > cap ? all.slice(0, cap) : all;
+    for (let i = 0; i < rows.length; i += this.fetchSize) {
+      await this.sendRows(id, s.index, rows.slice(i, i + this.fetchSize), described.refs);
+    }
+    return { command: res.command ?? '', rowCount: rows.length, truncated: all.length > cap };
+  }
+
+  // ---------------------------------------------------------------------------------- frames
+
+  private sendColumns(id: string, statementIndex: number, d: Described): Promise<void> {
+    return this.emit({ type: 'columns', id, statementIndex, columns: d.columns });
+  }
+
+  private sendRows(id: string, statementIndex: number, raw: (string | null)[][], refs: ColumnRef[]) {
+    const masked: [number, number][] = [];
+    const rows = raw.map((row, r) =>
+      row.map((value, c) => {
+        const out = this.opts.masker.maskCell(value, refs[c]);
+        if (out.masked) masked.push([r, c]);
+        return out.value;
+      }),
+    );
+    return this.emit({ type: 'rows', id, statementIndex, rows, masked });
+  }
+
+  private async emit(frame: SqlServerMessage): Promise<void> {
+    this.recorder.frame(frame, new Date());
+    await this.opts.send(frame);
+  }
+
+  private errorFrame(
+    id: string,
+    err: unknown,
+    s: StatementInfo | undefined,
+    offset: number | undefined,
+  ): SqlServerMessage {
+    const e = err as Partial<pg.DatabaseError> & { offset?: number };
+    const frame: Extract<SqlServerMessage, { type: 'error' }> = {
+      type: 'error',
+      id,
+      message: this.connectionLost && !e.code ? lostReason(err as Error) : this.safeText(errorText(err)),
+    };
+    if (e.code) frame.code = e.code;
+    if (s) frame.statementIndex = s.index;
+    const pos = Number(e.position);
+    if (e.position && Number.isFinite(pos) && offset !== undefined) {
+      const inStatement = pos + (e.offset ?? 0);
+      if (inStatement >= 1) frame.position = offset + inStatement;
+    }
+    if (e.detail) frame.detail = this.safeText(e.detail);
+    if (e.hint) frame.hint = this.safeText(e.hint);
+    return frame;
+  }
+
+  /** Masks values that may appear in text meant for people or the ledger (error details quote rows). */
+  private safeText(text: string): string {
+    let out = this.opts.masker.maskText(text).text;
+    const pw = this.opts.password;
+    if (pw && pw.length >= 4) out = out.split(pw).join('***');
+    return out;
+  }
+
+  private async audit(kind: string, data: Record<string, unknown>): Promise<void> {
+    try {
+      await this.opts.ledger.append({
+        ...this.ledgerBase,
+        kind,
+        data: { sessionId: this.id, grantId: this.opts.grant.id, ...data },
+      });
+    } catch (err) {
+      // Fail closed: a session whose statements cannot be recorded does not go on.
+      this.opts.log?.warn({ err: errorText(err), sessionId: this.id }, 'could not write to the ledger');
+      void this.close('the audit ledger cannot be written: the session is closed', 'error');
+      throw err;
+    }
+  }
+
+  // --------------------------------------------------------------------------- column metadata
+
+  private async describe(fields: pg.FieldDef[]): Promise<Described> {
+    const missingTypes = [...new Set(fields.map((f) => f.dataTypeID))].filter((o) => !this.typeNames.has(o));
+    if (missingTypes.length > 0) await this.loadTypes(missingTypes);
+    const missingTables = [...new Set(fields.map((f) => f.tableID))].filter(
+      (o) => o !== 0 && !this.tables.has(o),
+    );
+    if (missingTables.length > 0) await this.loadTables(missingTables);
+    const columns: SqlColumn[] = [];
+    const refs: ColumnRef[] = [];
+    for (const f of fields) {
+      const type = this.typeNames.get(f.dataTypeID) ?? `oid:${f.dataTypeID}`;
+      const table = f.tableID ? this.tables.get(f.tableID) : undefined;
+      const attname = table?.columns.get(f.columnID);
+      if (table && attname !== undefined) {
+        columns.push({ name: f.name, type, table: table.table, schema: table.schema });
+        refs.push({ schema: table.schema, table: table.table, name: attname });
+      } else {
+        columns.push({ name: f.name, type });
+        refs.push({ name: f.name });
+      }
+    }
+    return { columns, refs };
+  }
+
+  private async loadTypes(missing: number[]): Promise<void> {
+    if (!this.allTypesLoaded) {
+      this.allTypesLoaded = true;
+      const res = await this.client.query<{ oid: number; typname: string }>(
+        'select oid::int8::float8 as oid, typname from pg_catalog.pg_type',
+      );
+      for (const r of res.rows) this.typeNames.set(Number(r.oid), r.typname);
+    }
+    const still = missing.filter((o) => !this.typeNames.has(o));
+    if (still.length === 0) return;
+    const res = await this.client.query<{ oid: number; typname: string }>(
+      'select oid::int8::float8 as oid, typname from pg_catalog.pg_type where oid = any($1::oid[])',
+      [still],
+    );
+    for (const r of res.rows) this.typeNames.set(Number(r.oid), r.typname);
+  }
+
+  private async loadTables(oids: number[]): Promise<void> {
+    const res = await this.client.query<{
+      oid: number;
+      nspname: string;
+      relname: string;
+      attnum: number;
+      attname: string;
+    }>(
+      `select c.oid::int8::float8 as oid, n.nspname, c.relname, a.attnum::int4 as attnum, a.attname
+         from pg_catalog.pg_class c
+         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+         join pg_catalog.pg_attribute a on a.attrelid = c.oid
+        where c.oid = any($1::oid[]) and a.attnum > 0 and not a.attisdropped`,
+      [oids],
+    );
+    for (const oid of oids) this.tables.set(oid, null);
+    for (const r of res.rows) {
+      const oid = Number(r.oid);
+      let t = this.tables.get(oid);
+      if (!t) {
+        t = { schema: r.nspname, table: r.relname, columns: new Map() };
+        this.tables.set(oid, t);
+      }
+      t.columns.set(Number(r.attnum), r.attname);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ cancel
+
+  /** PostgreSQL's CancelRequest on a fresh TCP connection (no authentication, like psql's ^C). */
+  private sendCancelRequest(): Promise<void> {
+    const keys = this.client as unknown as { processID?: number | null; secretKey?: number | null };
+    if (typeof keys.processID !== 'number' || typeof keys.secretKey !== 'number') return Promise.resolve();
+    const packet = Buffer.alloc(16);
+    packet.writeInt32BE(16, 0);
+    packet.writeInt32BE(CANCEL_REQUEST_CODE, 4);
+    packet.writeInt32BE(keys.processID, 8);
+    packet.writeInt32BE(keys.secretKey, 12);
+    const { host, port } = this.opts.target;
+    return new Promise<void>((resolve) => {
+      const sock = net.connect({ host, port });
+      const done = () => {
+        sock.destroy();
+        resolve();
+      };
+      sock.setTimeout(5000, done);
+      sock.once('connect', () => sock.end(packet));
+      sock.once('error', done);
+      sock.once('close', done);
+    });
+  }
+}
+
+// ----------------------------------------------------------------------------------- helpers
+
+/** Character offset (0-based) of each statement's text in the batch. */
+function statementOffsets(sql: string, statements: StatementInfo[]): number[] {
+  const out: number[] = [];
+  let from = 0;
+  for (const s of statements) {
+    const at = s.text === '' ? -1 : sql.indexOf(s.text, from);
+    out[s.index] = at < 0 ? from : at;
+    if (at >= 0) from = at + s.text.length;
+  }
+  return out;
+}
+
+/** Marks an error's position as relative to a prefixed text (DECLARE … FOR <statement>). */
+function withOffset(err: unknown, offset: number): unknown {
+  if (err && typeof err === 'object') (err as { offset?: number }).offset = offset;
+  return err;
+}
+
+/** Errors after which the connection is gone: admin/crash shutdown (57P0x), connection exceptions (08xxx). */
+function isConnectionFatal(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (/^57P0[1-3]$/.test(code) || code.startsWith('08'));
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function lostReason(err: Error): string {
+  const code = (err as { code?: string }).code;
+  const detail = code ? ` (${err.message})` : '';
+  return `the connection to the database was lost${detail}; the session is closed`;
+}
+
+function ms(t0: number): number {
+  return Math.round((performance.now() - t0) * 10) / 10;
+}
+
+function sleep(msDelay: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, msDelay).unref?.());
+}
+
+/** Ends the client; if the server does not answer, drops the socket. */
+async function endClient(client: pg.Client): Promise<void> {
+  const ended = client.end().then(
+    () => true,
+    () => true,
+  );
+  const ok = await Promise.race([ended, sleep(2000).then(() => false)]);
+  if (!ok) {
+    const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection
+      ?.stream;
+    stream?.destroy();
+  }
+}

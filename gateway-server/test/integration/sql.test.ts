@@ -1,0 +1,762 @@
+// SQL sessions through the gateway against a real PostgreSQL: guardrails before anything runs,
+// masking of every cell, read-only enforced by the database, cursor streaming with a row cap,
+// cancel, revocation/expiry and connection loss.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { GatewayClient, SqlServerMessage } from '@sallyport/protocol';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { main } from '../../src/cli/main';
+import type { Io } from '../../src/cli/output';
+import { demoCustomers, type RunningPostgres, startPostgres } from '../../src/devstack';
+import { createMasker } from '../../src/masking';
+import { SqlSession } from '../../src/protocols/postgres/session';
+import { startTestGateway, type TestGateway } from '../rig/gateway';
+import { recordTranscript, registerSecret } from '../rig/transcript';
+
+let pgServer: RunningPostgres;
+let t: TestGateway;
+let token: string;
+let api: GatewayClient;
+let admin: pg.Client;
+let home: string;
+const sockets: SqlSocket[] = [];
+const REASON = 'checking the customers table for ticket OPS-77';
+const customers = demoCustomers();
+const rawEmails = customers.map((c) => c.email);
+const rawCards = customers.map((c) => c.cardNumber);
+
+type Frame = SqlServerMessage;
+const TERMINAL = new Set(['complete', 'error', 'blocked', 'review', 'cancelled']);
+
+interface SqlSocket {
+  frames: Frame[];
+  ready: Extract<Frame, { type: 'ready' }>;
+  run(sql: string, opts?: { maxRows?: number; id?: string }): Promise<Frame[]>;
+  start(sql: string, id: string): void;
+  send(frame: unknown): void;
+  waitFor(pred: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
+  closed: Promise<{ code: number; reason: string }>;
+  close(): void;
+}
+
+let runSeq = 0;
+
+/** A full garbage collection, for memory measurements (no --expose-gc needed). */
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+async function openSql(grantId: string, targetId = 'demo'): Promise<SqlSocket> {
+  const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/api/sql`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const frames: Frame[] = [];
+  const waiters = new Set<() => void>();
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })),
+  );
+  ws.on('message', (d) => {
+    recordTranscript('sql-ws', String(d));
+    frames.push(JSON.parse(String(d)) as Frame);
+    for (const w of [...waiters]) w();
+  });
+  const waitFor = (pred: (f: Frame) => boolean, timeoutMs = 20_000) =>
+    new Promise<Frame>((resolve, reject) => {
+      const hit = frames.find(pred);
+      if (hit) return resolve(hit);
+      const check = () => {
+        const h = frames.find(pred);
+        if (h) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(h);
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(
+          new Error(`frame not seen within ${timeoutMs} ms; got ${frames.map((f) => f.type).join(',')}`),
+        );
+      }, timeoutMs);
+      waiters.add(check);
+    });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.send(JSON.stringify({ type: 'open', targetId, grantId }));
+  const first = await waitFor((f) => f.type === 'ready' || f.type === 'error');
+  if (first.type !== 'ready')
+    throw Object.assign(new Error(`open refused: ${JSON.stringify(first)}`), { frame: first });
+  const send = (frame: unknown) => ws.send(JSON.stringify(frame));
+  const socket: SqlSocket = {
+    frames,
+    ready: first,
+    send,
+    waitFor,
+    closed,
+    start(sql, id) {
+      send({ type: 'run', id, sql });
+    },
+    async run(sql, opts = {}) {
+      const id = opts.id ?? `r${++runSeq}`;
+      send({ type: 'run', id, sql, ...(opts.maxRows ? { maxRows: opts.maxRows } : {}) });
+      await waitFor((f) => TERMINAL.has(f.type) && 'id' in f && f.id === id);
+      return frames.filter((f) => 'id' in f && f.id === id);
+    },
+    close: () => ws.close(),
+  };
+  sockets.push(socket);
+  return socket;
+}
+
+async function grant(level: 'read' | 'write', duration: string | number = '1h'): Promise<string> {
+  const out = await api.requestAccess({ targetId: 'demo', level, duration, reason: REASON });
+  if (out.outcome !== 'granted') throw new Error('expected an automatic grant');
+  return out.grant.id;
+}
+
+const of = <T extends Frame['type']>(frames: Frame[], type: T) =>
+  frames.filter((f): f is Extract<Frame, { type: T }> => f.type === type);
+const rowsOf = (frames: Frame[]) => of(frames, 'rows').flatMap((f) => f.rows);
+const count = async () => Number((await admin.query('select count(*)::int as n from customers')).rows[0].n);
+/** The revoker writes its receipt after the sessions have closed: wait for it. */
+const receipt = async (grantId: string) => {
+  for (let i = 0; i < 100; i++) {
+    const hit = (await t.gw.ledger.list({ kind: 'revocation.completed', limit: 10_000 })).find(
+      (e) => e.data.grantId === grantId,
+    );
+    if (hit) return hit;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return undefined;
+};
+const sessionEnded = async (sessionId: string) => {
+  for (let i = 0; i < 100; i++) {
+    const hit = (await t.gw.ledger.list({ kind: 'sql.session.ended', limit: 10_000 })).find(
+      (e) => e.data.sessionId === sessionId,
+    );
+    if (hit) return hit;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return undefined;
+};
+const noRawValues = (frames: Frame[]) => {
+  const text = JSON.stringify(frames);
+  for (const e of rawEmails) expect(text).not.toContain(e);
+  for (const c of rawCards) expect(text).not.toContain(c);
+};
+
+beforeAll(async () => {
+  pgServer = await startPostgres({ seedDemo: true });
+  registerSecret(pgServer.password);
+  home = mkdtempSync(path.join(tmpdir(), 'sallyport-sql-cli-'));
+  t = await startTestGateway({
+    config: {
+      targets: [
+        {
+          id: 'demo',
+          kind: 'postgres',
+          host: pgServer.host,
+          port: pgServer.port,
+          user: pgServer.user,
+          database: pgServer.database,
+          credential: { password: pgServer.password },
+          labels: { env: 'sql-test' },
+        },
+      ],
+      access: {
+        rules: [
+          {
+            name: 'sql-auto',
+            requesters: { groups: ['developers'] },
+            targets: { ids: ['demo'] },
+            levels: ['read', 'write'],
+            maxDuration: '8h',
+            approval: 'auto',
+          },
+        ],
+      },
+    },
+  });
+  token = await t.token('alice');
+  api = t.client(token);
+  admin = new pg.Client({
+    host: pgServer.host,
+    port: pgServer.port,
+    user: pgServer.user,
+    password: pgServer.password,
+    database: pgServer.database,
+  });
+  admin.on('error', () => {});
+  await admin.connect();
+});
+
+afterAll(async () => {
+  for (const s of sockets) s.close();
+  await admin?.end().catch(() => {});
+  await t?.stop();
+  await pgServer?.stop();
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+describe('results', () => {
+  it('streams a SELECT with column types and table names', async () => {
+    const s = await openSql(await grant('write'));
+    expect(s.ready).toMatchObject({ level: 'write', readOnly: false, maxRows: 10_000 });
+    const frames = await s.run(
+      'select id, name, country, created_at, 1.5::numeric as n from customers order by id',
+    );
+    const [cols] = of(frames, 'columns');
+    expect(cols?.columns).toEqual([
+      { name: 'id', type: 'int4', table: 'customers', schema: 'public' },
+      { name: 'name', type: 'text', table: 'customers', schema: 'public' },
+      { name: 'country', type: 'bpchar', table: 'customers', schema: 'public' },
+      { name: 'created_at', type: 'timestamptz', table: 'customers', schema: 'public' },
+      { name: 'n', type: 'numeric' },
+    ]);
+    const rows = rowsOf(frames);
+    expect(rows).toHaveLength(50);
+    expect(rows[0]?.slice(0, 2)).toEqual(['1', customers[0]!.name]);
+    expect(rows[0]?.[4]).toBe('1.5');
+    expect(of(frames, 'done')).toEqual([
+      expect.objectContaining({ statementIndex: 0, command: 'SELECT', rowCount: 50, truncated: false }),
+    ]);
+    expect(frames.at(-1)).toMatchObject({ type: 'complete', statements: 1 });
+    const logged = (await t.gw.ledger.list({ kind: 'sql.statement', limit: 10_000 })).at(-1);
+    expect(logged?.data).toMatchObject({ verdict: 'allow', outcome: 'ok', rowCount: 50, kind: 'SelectStmt' });
+    expect(typeof logged?.data.durationMs).toBe('number');
+    expect(JSON.stringify(logged)).not.toContain(customers[0]!.name);
+  });
+
+  it('masks every e-mail and card number and reports the masked cells', async () => {
+    const s = await openSql(await grant('read'));
+    const frames = await s.run('select email, card_number, country from customers order by id');
+    const rows = rowsOf(frames);
+    expect(rows).toHaveLength(50);
+    const masked = of(frames, 'rows').flatMap((f) => f.masked);
+    expect(masked).toHaveLength(100);
+    expect(new Set(masked.map(([, c]) => c))).toEqual(new Set([0, 1]));
+    rows.forEach((row, i) => {
+      expect(row[0]).not.toBe(rawEmails[i]);
+      expect(row[0]).toMatch(/^•+/);
+      expect(row[1]).not.toBe(rawCards[i]);
+      expect(row[1]?.endsWith(rawCards[i]!.slice(-4))).toBe(true);
+      expect(row[2]).toBe(customers[i]!.country);
+    });
+    noRawValues(frames);
+  });
+
+  it('masks derived values through the detectors', async () => {
+    const s = await openSql(await grant('read'));
+    for (const sql of [
+      'select upper(email) from customers',
+      "select email || '' from customers",
+      'select row_to_json(c) from customers c',
+      'select json_agg(email) from customers',
+      "select string_agg(card_number, ' ') from customers",
+    ]) {
+      const frames = await s.run(sql);
+      expect(frames.at(-1)?.type, sql).toBe('complete');
+      const rows = rowsOf(frames);
+      expect(rows.length, sql).toBeGreaterThan(0);
+      expect(of(frames, 'rows').flatMap((f) => f.masked).length, sql).toBe(rows.length);
+      const text = JSON.stringify(frames);
+      for (const e of rawEmails) expect(text.toLowerCase(), sql).not.toContain(e);
+      for (const c of rawCards) expect(text, sql).not.toContain(c);
+    }
+    noRawValues(s.frames);
+  });
+
+  it('keeps result values out of the ledger and the logs', async () => {
+    const ledger = JSON.stringify(await t.gw.ledger.list({ limit: 100_000 }));
+    const logs = JSON.stringify(t.logs);
+    for (const e of rawEmails) {
+      expect(ledger).not.toContain(e);
+      expect(logs).not.toContain(e);
+    }
+    for (const c of rawCards) {
+      expect(ledger).not.toContain(c);
+      expect(logs).not.toContain(c);
+    }
+    expect(logs).not.toContain(pgServer.password);
+  });
+});
+
+describe('the channel', () => {
+  it('authenticates by first frame, names malformed frames, and refuses without a grant', async () => {
+    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/api/sql`);
+    const queue: Frame[] = [];
+    let wake: (() => void) | undefined;
+    ws.on('message', (d) => {
+      recordTranscript('sql-ws', String(d));
+      queue.push(JSON.parse(String(d)) as Frame);
+      wake?.();
+    });
+    const closedCode = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    const next = async (): Promise<Frame> => {
+      while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      return queue.shift()!;
+    };
+    await new Promise((r) => ws.once('open', r));
+    ws.send('not json');
+    expect(await next()).toMatchObject({
+      type: 'error',
+      code: 'bad_frame',
+      message: 'frame is not valid JSON',
+    });
+    ws.send(JSON.stringify({ type: 'open', targetId: 'demo' }));
+    expect(await next()).toMatchObject({
+      type: 'error',
+      code: 'bad_frame',
+      message: expect.stringContaining('grantId'),
+    });
+    ws.send(JSON.stringify({ type: 'run', id: 'q1', sql: 'select 1' }));
+    expect(await next()).toMatchObject({ type: 'error', code: 'unauthenticated' });
+    ws.send(JSON.stringify({ type: 'auth', token }));
+    ws.send(JSON.stringify({ type: 'run', id: 'q3' }));
+    expect(await next()).toMatchObject({
+      type: 'error',
+      code: 'bad_frame',
+      id: 'q3',
+      message: expect.stringContaining('sql'),
+    });
+    ws.send(
+      JSON.stringify({ type: 'open', targetId: 'demo', grantId: '00000000-0000-4000-8000-000000000000' }),
+    );
+    expect(await next()).toMatchObject({ type: 'error', code: 'no_grant' });
+    expect(await closedCode).toBe(4403);
+    // A fifth malformed frame would have ended the channel (too_many_bad_frames).
+  });
+
+  it('runs one batch at a time', async () => {
+    const s = await openSql(await grant('read'));
+    s.start('select pg_sleep(0.5)', 'first');
+    const busy = await s.run('select 1', { id: 'second' });
+    expect(busy).toEqual([expect.objectContaining({ type: 'error', code: 'busy' })]);
+    await s.waitFor((f) => f.type === 'complete' && f.id === 'first');
+  });
+});
+
+describe('write level', () => {
+  it('runs a batch of several statements as one transaction, and honours BEGIN … COMMIT across runs', async () => {
+    const s = await openSql(await grant('write'));
+    expect(
+      (await s.run('create table if not exists sql_test_notes (id int primary key, note text)')).at(-1)?.type,
+    ).toBe('complete');
+    const failed = await s.run("insert into sql_test_notes values (1, 'a'); select 1/0");
+    expect(of(failed, 'done')).toEqual([expect.objectContaining({ command: 'INSERT', rowCount: 1 })]);
+    expect(failed.at(-1)).toMatchObject({ type: 'error', code: '22012', statementIndex: 1 });
+    expect(rowsOf(await s.run('select count(*) from sql_test_notes'))).toEqual([['0']]);
+
+    expect((await s.run('begin')).at(-1)?.type).toBe('complete');
+    await s.run("insert into sql_test_notes values (2, 'carol@example.org')");
+    const inside = await s.run('select note from sql_test_notes');
+    expect(rowsOf(inside)).toEqual([['•••••••••••••.org']]);
+    expect((await s.run('rollback')).at(-1)?.type).toBe('complete');
+    expect(rowsOf(await s.run('select count(*) from sql_test_notes'))).toEqual([['0']]);
+
+    const returning = await s.run("insert into sql_test_notes values (3, 'x'), (4, 'y') returning id");
+    expect(rowsOf(returning)).toEqual([['3'], ['4']]);
+    expect(of(returning, 'done')[0]).toMatchObject({ command: 'INSERT', rowCount: 2 });
+    expect((await s.run('drop table sql_test_notes')).at(-1)).toMatchObject({
+      type: 'blocked',
+      rule: 'drop-object',
+    });
+    expect((await s.run('delete from sql_test_notes where id > 0')).at(-1)).toMatchObject({
+      type: 'complete',
+    });
+  });
+});
+
+describe('guardrails', () => {
+  it('blocks DELETE without WHERE before anything runs', async () => {
+    const s = await openSql(await grant('write'));
+    const before = await count();
+    const frames = await s.run('delete from customers');
+    expect(frames).toHaveLength(1);
+    expect(frames[0]).toMatchObject({
+      type: 'blocked',
+      statementIndex: 0,
+      rule: 'delete-without-where',
+      statement: 'delete from customers',
+    });
+    expect((frames[0] as { message: string }).message).toMatch(/^needs review \(not yet available\)/);
+    expect(await count()).toBe(before);
+    const blocked = (await t.gw.ledger.list({ kind: 'sql.blocked', limit: 10_000 })).at(-1);
+    expect(blocked?.data).toMatchObject({ rule: 'delete-without-where', verdict: 'review' });
+  });
+
+  it('blocks a batch as a whole: `select 1; drop table customers` runs nothing', async () => {
+    const s = await openSql(await grant('write'));
+    const frames = await s.run('select 1; drop table customers');
+    expect(frames.map((f) => f.type)).toEqual(['blocked']);
+    expect(frames[0]).toMatchObject({
+      statementIndex: 1,
+      rule: 'drop-object',
+      statement: 'drop table customers',
+    });
+    const exists = await admin.query("select to_regclass('public.customers') as t");
+    expect(exists.rows[0].t).toBe('customers');
+    const blockedHard = await s.run('select 1; alter system set work_mem = 1');
+    expect(blockedHard[0]).toMatchObject({ type: 'blocked', rule: 'alter-system' });
+    expect((blockedHard[0] as { message: string }).message).not.toMatch(/review/);
+  });
+
+  it("returns the parser's message and position for SQL that does not parse", async () => {
+    const s = await openSql(await grant('read'));
+    const frames = await s.run('select 1;\nselect * fro customers');
+    expect(frames).toEqual([expect.objectContaining({ type: 'error', code: '42601', position: 20 })]);
+    expect((frames[0] as { message: string }).message).toMatch(/syntax error at or near "fro"/);
+  });
+
+  it("passes PostgreSQL's runtime errors through with SQLSTATE and position", async () => {
+    const s = await openSql(await grant('read'));
+    const div = await s.run('select 1/0');
+    expect(div.at(-1)).toMatchObject({
+      type: 'error',
+      code: '22012',
+      statementIndex: 0,
+      message: 'division by zero',
+    });
+    const col = await s.run('select 1;\nselect nosuch from customers');
+    expect(col.at(-1)).toMatchObject({ type: 'error', code: '42703', statementIndex: 1, position: 18 });
+    // The session carries on.
+    expect((await s.run('select 2')).at(-1)).toMatchObject({ type: 'complete' });
+  });
+});
+
+describe('read level', () => {
+  it('is enforced by the database: writes fail with 25006 and the table is unchanged', async () => {
+    const w = await openSql(await grant('write'));
+    expect((await w.run('create sequence if not exists sql_test_seq')).at(-1)?.type).toBe('complete');
+    const r = await openSql(await grant('read'));
+    expect(r.ready).toMatchObject({ level: 'read', readOnly: true });
+    expect(rowsOf(await r.run('show default_transaction_read_only'))).toEqual([['on']]);
+    const before = await count();
+    const expectRefused = (frames: Frame[], what: string) => {
+      const last = frames.at(-1) as { type: string; code?: string };
+      const refusedByDb = last.type === 'error' && last.code === '25006';
+      const refusedByGuard = last.type === 'blocked';
+      expect(refusedByDb || refusedByGuard, `${what}: ${JSON.stringify(last)}`).toBe(true);
+      return last;
+    };
+    const insert = expectRefused(
+      await r.run(
+        "insert into customers (name, email, card_number, country) values ('x', 'x@y.example', '1', 'US')",
+      ),
+      'insert',
+    );
+    expect(insert).toMatchObject({ type: 'error', code: '25006' });
+    expect(expectRefused(await r.run("select nextval('sql_test_seq')"), 'nextval')).toMatchObject({
+      code: '25006',
+    });
+    expectRefused(
+      await r.run(
+        "select set_config('default_transaction_read_only', 'off', false); insert into customers (name, email, card_number, country) values ('x', 'x2@y.example', '1', 'US')",
+      ),
+      'set_config + insert',
+    );
+    expect(
+      expectRefused(
+        await r.run('with d as (delete from customers where id = 1 returning *) select count(*) from d'),
+        'writable CTE',
+      ),
+    ).toMatchObject({ code: '25006' });
+    expectRefused(
+      await r.run(
+        "reset all; insert into customers (name, email, card_number, country) values ('x', 'x3@y.example', '1', 'US')",
+      ),
+      'reset all',
+    );
+    expectRefused(
+      await r.run(
+        "commit; insert into customers (name, email, card_number, country) values ('x', 'x4@y.example', '1', 'US')",
+      ),
+      'commit',
+    );
+    expect(await count()).toBe(before);
+    // Still a working session.
+    expect(rowsOf(await r.run('select count(*) from customers'))).toEqual([[String(before)]]);
+  });
+
+  it('holds without the guard: PostgreSQL refuses what the rules would have let through', async () => {
+    const g = await t.gw.store.db
+      .selectFrom('grants')
+      .selectAll()
+      .where('id', '=', await grant('read'))
+      .executeTakeFirstOrThrow();
+    const frames: Frame[] = [];
+    const session = await SqlSession.open({
+      target: {
+        id: 'demo',
+        host: pgServer.host,
+        port: pgServer.port,
+        user: pgServer.user,
+        database: pgServer.database,
+        tls: 'disable',
+      },
+      password: pgServer.password,
+      grant: { id: g.id, level: 'read' },
+      actor: { username: 'alice', kind: 'user' },
+      masker: createMasker({}, Buffer.alloc(32, 1)),
+      ledger: t.gw.ledger,
+      send: (f) => void frames.push(f),
+      rules: [], // no guard rules at all (the read-only ones still apply to RESET/COMMIT)
+    });
+    try {
+      const before = await count();
+      // set_config with a computed name is not statically visible: it runs, and the insert still fails.
+      await session.run({
+        id: 'x1',
+        sql: "select set_config(n, 'off', false) from (values ('default_transaction_read_only')) v(n); insert into customers (name, email, card_number, country) values ('x', 'x5@y.example', '1', 'US')",
+      });
+      expect(frames.filter((f) => 'id' in f && f.id === 'x1').at(-1)).toMatchObject({
+        type: 'error',
+        code: '25006',
+        statementIndex: 1,
+      });
+      // The next batch starts with BEGIN READ ONLY again, whatever the session default now says.
+      await session.run({
+        id: 'x2',
+        sql: "insert into customers (name, email, card_number, country) values ('x', 'x6@y.example', '1', 'US')",
+      });
+      expect(frames.filter((f) => 'id' in f && f.id === 'x2').at(-1)).toMatchObject({
+        type: 'error',
+        code: '25006',
+      });
+      expect(await count()).toBe(before);
+    } finally {
+      await session.close('test over', 'client_closed');
+    }
+  });
+});
+
+describe('long results and cancel', () => {
+  it('cancels a running statement with a PostgreSQL cancel request', async () => {
+    const s = await openSql(await grant('read'));
+    s.start('select pg_sleep(30)', 'sleepy');
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    s.send({ type: 'cancel', id: 'sleepy' });
+    await s.waitFor((f) => f.type === 'cancelled' && f.id === 'sleepy', 5000);
+    const elapsed = Date.now() - t0;
+    console.log(`cancel → cancelled in ${elapsed} ms`);
+    expect(elapsed).toBeLessThan(2000);
+    expect((await s.run('select 1')).at(-1)).toMatchObject({ type: 'complete' });
+  });
+
+  it('streams a 200 000-row result in batches, truncated at the cap, memory bounded', async () => {
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+    /** Peak RSS above the level after a full GC, sampled every 10 ms while `fn` runs. */
+    const rssPeak = async (fn: () => Promise<void>) => {
+      gc();
+      const base = process.memoryUsage().rss;
+      let peak = 0;
+      const timer = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().rss - base);
+      }, 10);
+      try {
+        await fn();
+      } finally {
+        clearInterval(timer);
+      }
+      return Math.max(peak, process.memoryUsage().rss - base);
+    };
+
+    const s = await openSql(await grant('read'));
+    let frames: Frame[] = [];
+    const through = await rssPeak(async () => {
+      frames = await s.run('select g, md5(g::text) from generate_series(1, 200000) g');
+    });
+    const batches = of(frames, 'rows');
+    expect(batches.length).toBeGreaterThanOrEqual(20);
+    expect(Math.max(...batches.map((b) => b.rows.length))).toBeLessThanOrEqual(500);
+    expect(rowsOf(frames)).toHaveLength(10_000);
+    expect(of(frames, 'done')[0]).toMatchObject({ rowCount: 10_000, truncated: true });
+
+    // The same stream without the cap, straight through SqlSession: 200 000 rows, nothing kept.
+    const g = await grant('read');
+    let rows = 0;
+    let batchCount = 0;
+    let livePeak = 0;
+    let heapBase = 0;
+    const session = await SqlSession.open({
+      target: {
+        id: 'demo',
+        host: pgServer.host,
+        port: pgServer.port,
+        user: pgServer.user,
+        database: pgServer.database,
+        tls: 'disable',
+      },
+      password: pgServer.password,
+      grant: { id: g, level: 'read' },
+      actor: { username: 'alice', kind: 'user' },
+      masker: createMasker({}, Buffer.alloc(32, 1)),
+      ledger: t.gw.ledger,
+      maxRows: 1_000_000,
+      send: (f) => {
+        if (f.type !== 'rows') return;
+        rows += f.rows.length;
+        // Every 40th batch: what is still alive after a full GC (the gateway keeps nothing).
+        if (++batchCount % 40 === 0) {
+          gc();
+          livePeak = Math.max(livePeak, process.memoryUsage().heapUsed - heapBase);
+        }
+      },
+    });
+    gc();
+    heapBase = process.memoryUsage().heapUsed;
+    const uncapped = await rssPeak(() =>
+      session.run({ id: 'big', sql: 'select g, md5(g::text) from generate_series(1, 200000) g' }),
+    );
+    await session.close('done', 'client_closed');
+    expect(rows).toBe(200_000);
+
+    // For comparison: the same result materialised by one plain query.
+    gc();
+    const heapBefore = process.memoryUsage().heapUsed;
+    const plain = await admin.query({
+      text: 'select g, md5(g::text) from generate_series(1, 200000) g',
+      rowMode: 'array',
+    });
+    gc();
+    const materialised = process.memoryUsage().heapUsed - heapBefore;
+    expect(plain.rows).toHaveLength(200_000);
+    console.log(
+      `200k-row result: through the gateway with the 10k cap, peak RSS +${mib(through)}; ` +
+        `uncapped SqlSession stream of all 200k rows, peak RSS +${mib(uncapped)}, live heap after GC at most +${mib(livePeak)}; ` +
+        `the same result held by one plain pg query: live heap +${mib(materialised)}`,
+    );
+    expect(uncapped).toBeLessThan(64 * 2 ** 20);
+    expect(livePeak).toBeLessThan(8 * 2 ** 20);
+    expect(materialised).toBeGreaterThan(4 * livePeak);
+  });
+});
+
+describe('sessions end', () => {
+  it('closes a live session on revoke, with the reason, and records it', async () => {
+    const id = await grant('read');
+    const s = await openSql(id);
+    await api.revoke(id, 'rotation done');
+    const closed = await s.waitFor((f) => f.type === 'closed');
+    expect(closed).toMatchObject({
+      code: 'grant_ended',
+      reason: 'Your access grant was revoked (rotation done); the session is closed.',
+    });
+    expect((await s.closed).code).toBe(4410);
+    expect((await sessionEnded(s.ready.sessionId))?.data).toMatchObject({ code: 'grant_ended', grantId: id });
+    expect((await receipt(id))?.data).toMatchObject({ sessionsClosed: 1 });
+    // The grant cannot open another session.
+    await expect(openSql(id)).rejects.toMatchObject({ frame: { type: 'error', code: 'grant_revoked' } });
+  });
+
+  it('closes a live session (and cancels its statement) when the grant expires', async () => {
+    const id = await grant('read', 3);
+    const s = await openSql(id);
+    s.start('select pg_sleep(20)', 'long');
+    const closed = await s.waitFor((f) => f.type === 'closed', 15_000);
+    expect(closed).toMatchObject({
+      code: 'grant_ended',
+      reason: 'Your access grant has expired; the session is closed.',
+    });
+    expect(s.frames.some((f) => f.type === 'cancelled' && f.id === 'long')).toBe(true);
+    expect((await receipt(id))?.data).toMatchObject({ sessionsClosed: 1 });
+    const active = await admin.query(
+      "select count(*)::int as n from pg_stat_activity where application_name = 'sallyport:alice' and wait_event = 'PgSleep'",
+    );
+    expect(active.rows[0].n).toBe(0);
+  });
+
+  it('reports a lost database connection clearly and ends the session without a crash', async () => {
+    const s = await openSql(await grant('read'));
+    s.start('select pg_sleep(10)', 'doomed');
+    let pid: number | undefined;
+    for (let i = 0; i < 50 && pid === undefined; i++) {
+      const r = await admin.query(
+        "select pid from pg_stat_activity where application_name = 'sallyport:alice' and wait_event = 'PgSleep'",
+      );
+      pid = r.rows[0]?.pid;
+      if (pid === undefined) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(pid).toBeDefined();
+    await admin.query('select pg_terminate_backend($1)', [pid]);
+    const err = await s.waitFor((f) => f.type === 'error' && f.id === 'doomed');
+    expect(err).toMatchObject({ code: '57P01' });
+    const closed = await s.waitFor((f) => f.type === 'closed');
+    expect(closed).toMatchObject({ code: 'connection_lost' });
+    expect((closed as { reason: string }).reason).toMatch(/connection to the database was lost/);
+    expect((await sessionEnded(s.ready.sessionId))?.data).toMatchObject({ code: 'connection_lost' });
+    // The gateway is fine: a new session works.
+    const again = await openSql(await grant('read'));
+    expect((await again.run('select 1')).at(-1)).toMatchObject({ type: 'complete' });
+  });
+});
+
+describe('the sallyport sql command', () => {
+  const cli = async (argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: Io = { out: (s) => void out.push(s), err: (s) => void err.push(s) };
+    const code = await main(argv, io, {
+      SALLYPORT_HOME: home,
+      SALLYPORT_GATEWAY: t.url,
+      SALLYPORT_TOKEN: token,
+    });
+    const result = { code, out: out.join('\n'), err: err.join('\n') };
+    recordTranscript('cli', JSON.stringify(result));
+    return result;
+  };
+
+  it('prints CSV, tables and JSON, masked, with exit codes for errors and blocks', async () => {
+    await grant('read');
+    const csv = await cli(['sql', 'demo', '-c', 'select count(*) from customers', '--format', 'csv']);
+    expect(csv, csv.err).toMatchObject({ code: 0, out: 'count\n50' });
+
+    const table = await cli(['sql', 'demo', '-c', 'select name, email from customers order by id limit 2']);
+    expect(table.code, table.err).toBe(0);
+    expect(table.out).toContain(customers[0]!.name);
+    expect(table.out).toContain('(2 rows)');
+    expect(table.out).not.toContain(rawEmails[0]);
+    expect(table.out).toContain('.com');
+
+    const json = await cli([
+      'sql',
+      'demo',
+      '-c',
+      'select card_number from customers order by id',
+      '--format',
+      'json',
+      '--max-rows',
+      '3',
+    ]);
+    expect(json.code, json.err).toBe(0);
+    const parsed = JSON.parse(json.out) as {
+      results: Array<{ rows: string[][]; masked: number[][]; truncated: boolean }>;
+    };
+    expect(parsed.results[0]).toMatchObject({ truncated: true });
+    expect(parsed.results[0]?.rows).toHaveLength(3);
+    expect(parsed.results[0]?.masked).toEqual([
+      [0, 0],
+      [1, 0],
+      [2, 0],
+    ]);
+    expect(json.out).not.toContain(rawCards[0]);
+
+    const error = await cli(['sql', 'demo', '-c', 'select 1/0']);
+    expect(error.code).toBe(1);
+    expect(error.err).toContain('division by zero (SQLSTATE 22012)');
+
+    const blocked = await cli(['sql', 'demo', '-c', 'drop database demo']);
+    expect(blocked.code).toBe(8);
+    expect(blocked.err).toContain('drop-database');
+
+    const noGrant = await cli(['sql', 'nosuch', '-c', 'select 1']);
+    expect(noGrant.code).not.toBe(0);
+  });
+});
