@@ -24,6 +24,7 @@ import { hubNotifier, NotificationHub } from './notify/hub';
 import { createWebhookDispatcher } from './notify/webhooks';
 import { createLogger, type Logger } from './observability/logger';
 import { createMetrics } from './observability/metrics';
+import { createRecordingCatalog, type RecordingCatalog } from './recording';
 import { createSealer, loadMasterKey, MasterKeyError, type Sealer, UnsealError } from './secrets';
 import { openStore, type Store } from './store/db';
 import { createTargetRepository, type TargetRepository } from './targets/repository';
@@ -47,6 +48,7 @@ export interface RunningGateway {
   sessions: SessionRegistry;
   scheduler: Scheduler;
   hub: NotificationHub;
+  recordings: RecordingCatalog;
   app: FastifyInstance;
   log: Logger;
   stop(): Promise<void>;
@@ -148,6 +150,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const metrics = createMetrics();
     const sessions = new SessionRegistry();
     const hub = new NotificationHub();
+    const recordings = createRecordingCatalog({
+      store,
+      ledger,
+      dir: config.recording.dir,
+      flushMs: config.recording.flushMs,
+    });
     const webhooks = createWebhookDispatcher({ store, webhooks: config.notify.webhooks, log });
     // The caller's transaction has committed: a failed enqueue is logged, not turned into an API error.
     const notifier = hubNotifier(hub, (n) =>
@@ -207,6 +215,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         access,
         revoker,
         sessions,
+        recordings,
         onSocket: (ws, caller) => {
           hub.add(ws, caller);
           access
@@ -331,6 +340,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       sessions,
       scheduler,
       hub,
+      recordings,
       app,
       log,
       stop: stopAll,

@@ -18,6 +18,8 @@ export interface ApiContext {
   /** Null until the identity provider has been discovered: requests then fail closed with 401. */
   verifier: () => TokenVerifier | null;
   metrics: Metrics;
+  /** Session recordings: written by the protocol layers, served to the app and CLI. */
+  recordings?: import('../recording').RecordingCatalog;
   /** The access lifecycle; set once the gateway has wired it. */
   access?: AccessService;
   revoker?: Revoker;

@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health';
 import { infoRoutes } from './routes/info';
 import { meRoutes } from './routes/me';
 import { policyRoutes } from './routes/policy';
+import { recordingRoutes } from './routes/recordings';
 import { sqlWsRoute } from './routes/sql-ws';
 import { targetRoutes } from './routes/targets';
 import { terminalWsRoute } from './routes/terminal-ws';
@@ -100,6 +101,7 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
   accessRoutes(app, ctx);
   auditRoutes(app, ctx);
   policyRoutes(app, ctx);
+  recordingRoutes(app, ctx);
   eventsWsRoute(app, ctx, (ws, caller) => ctx.onSocket?.(ws, caller));
   terminalWsRoute(app, ctx);
   sqlWsRoute(app, ctx);

@@ -154,6 +154,7 @@ function resolvePaths(cfg: GatewayConfig, baseDir: string): GatewayConfig {
   return {
     ...cfg,
     database: { ...cfg.database, dataDir: abs(cfg.database.dataDir) },
+    recording: { ...cfg.recording, dir: abs(cfg.recording.dir) },
     secrets: cfg.secrets.masterKeyFile ? { masterKeyFile: abs(cfg.secrets.masterKeyFile) } : cfg.secrets,
     server: cfg.server.tls
       ? {

@@ -197,6 +197,32 @@ export const GatewayConfig = z
     }).describe(
       'Access rules and lifecycle timings. Deny by default: without a matching rule nobody gets access.',
     ),
+    recording: z
+      .object({
+        dir: z
+          .string()
+          .default('.sallyport/recordings')
+          .describe('Where session recordings are written (relative to the config file).'),
+        flushMs: z
+          .number()
+          .int()
+          .min(50)
+          .max(10_000)
+          .default(1000)
+          .describe('Recordings are flushed to disk at least this often: a crash loses at most this much.'),
+        sqlResultRows: z
+          .number()
+          .int()
+          .min(0)
+          .max(1000)
+          .default(20)
+          .describe('How many (masked) result rows of each SQL statement a recording keeps.'),
+      })
+      .strict()
+      .default({ dir: '.sallyport/recordings', flushMs: 1000, sqlResultRows: 20 })
+      .describe(
+        'Session recordings: SSH as asciicast v2, SQL as JSON lines; hashed at close, hash in the ledger.',
+      ),
     targets: z
       .array(TargetConfig)
       .default([])

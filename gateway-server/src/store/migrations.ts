@@ -147,6 +147,29 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003_recordings': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('recordings')
+        .addColumn('session_id', 'text', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('target_id', 'text', (c) => c.notNull())
+        .addColumn('grant_id', 'text')
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('file', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('ended_at', 'timestamptz')
+        .addColumn('sha256', 'text')
+        .addColumn('bytes', 'bigint')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('recordings_target')
+        .on('recordings')
+        .columns(['target_id', 'started_at'])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -120,7 +120,22 @@ export interface WebhookDeliveriesTable {
   created_at: Timestamp;
 }
 
+export interface RecordingsTable {
+  session_id: string;
+  kind: 'ssh' | 'sql';
+  target_id: string;
+  grant_id: string | null;
+  username: string;
+  file: string;
+  started_at: Timestamp;
+  ended_at: Timestamp | null;
+  sha256: string | null;
+  bytes: number | null;
+  status: 'recording' | 'complete' | 'failed';
+}
+
 export interface Database {
+  recordings: RecordingsTable;
   users: UsersTable;
   access_requests: AccessRequestsTable;
   approvals: ApprovalsTable;
@@ -137,3 +152,4 @@ export type AuditEventRow = Selectable<AuditEventsTable>;
 export type AccessRequestRow = Selectable<AccessRequestsTable>;
 export type GrantRow = Selectable<GrantsTable>;
 export type ApprovalRow = Selectable<ApprovalsTable>;
+export type RecordingRow = Selectable<RecordingsTable>;

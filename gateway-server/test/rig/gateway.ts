@@ -58,6 +58,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
   const input: GatewayConfigInput = {
     server: { host: '127.0.0.1', port: 0 },
     database: { dataDir: path.join(dataDir, 'store') },
+    recording: { dir: path.join(dataDir, 'recordings'), flushMs: 200, sqlResultRows: 20 },
     identity: { audience: 'sallyport', devProvider: { enabled: true, host: '127.0.0.1', port: 0 } },
     logging: { level: 'debug' },
     ...opts.config,
