@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { TargetInput } from '@sallyport/protocol';
 import type { FastifyInstance } from 'fastify';
+import { createReviewService, type ReviewService } from './access/reviews';
 import { createRevoker } from './access/revocation';
 import { createScheduler, type Scheduler } from './access/scheduler';
 import { type AccessService, createAccessService } from './access/service';
@@ -49,6 +50,7 @@ export interface RunningGateway {
   scheduler: Scheduler;
   hub: NotificationHub;
   recordings: RecordingCatalog;
+  reviews: ReviewService;
   app: FastifyInstance;
   log: Logger;
   stop(): Promise<void>;
@@ -166,6 +168,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         ),
     );
     let scheduler: Scheduler | undefined;
+    const reviews = createReviewService({ store, ledger, notifier, config: () => config.access });
+    const orphaned = await reviews.cancelOrphans();
+    if (orphaned > 0) log.info({ orphaned }, 'cancelled reviews left pending by a previous run');
     const access = createAccessService({
       store,
       ledger,
@@ -216,6 +221,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         revoker,
         sessions,
         recordings,
+        reviews,
         onSocket: (ws, caller) => {
           hub.add(ws, caller);
           access
@@ -341,6 +347,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       scheduler,
       hub,
       recordings,
+      reviews,
       app,
       log,
       stop: stopAll,

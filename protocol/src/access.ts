@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AccessLevel, TargetId } from './common';
+import { ReviewView } from './reviews';
 
 export const RequestStatus = z.enum(['pending', 'approved', 'denied', 'expired', 'cancelled']);
 export type RequestStatus = z.infer<typeof RequestStatus>;
@@ -158,5 +159,7 @@ export const Notification = z.discriminatedUnion('event', [
   z.object({ event: z.literal('grant.break_glass'), request: RequestView, grant: GrantView }),
   z.object({ event: z.literal('grant.expiring'), grant: GrantView, secondsLeft: z.number() }),
   z.object({ event: z.literal('grant.revoked'), grant: GrantView, reason: z.string() }),
+  z.object({ event: z.literal('review.pending'), review: ReviewView }),
+  z.object({ event: z.literal('review.decided'), review: ReviewView }),
 ]);
 export type Notification = z.infer<typeof Notification>;

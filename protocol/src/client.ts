@@ -14,6 +14,7 @@ import {
 import { ApiError } from './common';
 import { GatewayInfo } from './discovery';
 import { Me } from './identity';
+import { ReviewList, ReviewView } from './reviews';
 import { type TargetInput, TargetList, TargetView } from './targets';
 
 /**
@@ -149,6 +150,12 @@ export function createGatewayClient(opts: GatewayClientOptions) {
     verifyAudit: () => call('GET', '/api/audit/verify', AuditVerify),
     explain: (q: { target: string; user?: string; groups?: string }) =>
       call('GET', `/api/policy/explain${query(q)}`, PolicyExplanation),
+    reviews: (q: { scope?: 'inbox' | 'mine' | 'all'; status?: string } = {}) =>
+      call('GET', `/api/reviews${query(q)}`, ReviewList).then((r) => r.reviews),
+    approveReview: (id: string, reason?: string) =>
+      call('POST', `/api/reviews/${encodeURIComponent(id)}/approve`, ReviewView, reason ? { reason } : {}),
+    denyReview: (id: string, reason: string) =>
+      call('POST', `/api/reviews/${encodeURIComponent(id)}/deny`, ReviewView, { reason }),
     /** Escape hatch for endpoints added before the client learns them. */
     call,
   };

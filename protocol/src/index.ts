@@ -3,6 +3,7 @@ export * from './client';
 export * from './common';
 export * from './discovery';
 export * from './identity';
+export * from './reviews';
 export * from './sql';
 export * from './targets';
 export * from './terminal';

@@ -20,6 +20,8 @@ export interface ApiContext {
   metrics: Metrics;
   /** Session recordings: written by the protocol layers, served to the app and CLI. */
   recordings?: import('../recording').RecordingCatalog;
+  /** Held statements and commands waiting for an approver. */
+  reviews?: import('../access/reviews').ReviewService;
   /** The access lifecycle; set once the gateway has wired it. */
   access?: AccessService;
   revoker?: Revoker;

@@ -16,6 +16,7 @@ import { infoRoutes } from './routes/info';
 import { meRoutes } from './routes/me';
 import { policyRoutes } from './routes/policy';
 import { recordingRoutes } from './routes/recordings';
+import { reviewRoutes } from './routes/reviews';
 import { sqlWsRoute } from './routes/sql-ws';
 import { targetRoutes } from './routes/targets';
 import { terminalWsRoute } from './routes/terminal-ws';
@@ -102,6 +103,7 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
   auditRoutes(app, ctx);
   policyRoutes(app, ctx);
   recordingRoutes(app, ctx);
+  reviewRoutes(app, ctx);
   eventsWsRoute(app, ctx, (ws, caller) => ctx.onSocket?.(ws, caller));
   terminalWsRoute(app, ctx);
   sqlWsRoute(app, ctx);

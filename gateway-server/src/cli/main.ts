@@ -6,6 +6,7 @@ import { registerAccessCommands } from './access-commands';
 import { registerClientCommands } from './client-commands';
 import { registerGatewayCommands } from './gateway-commands';
 import { type Io, processIo } from './output';
+import { registerReviewCommands } from './review-commands';
 import { registerSqlCommand } from './sql-command';
 import { registerSshCommand } from './ssh-command';
 
@@ -33,6 +34,7 @@ export async function main(
   registerGatewayCommands(program, io, env);
   registerClientCommands(program, io, env);
   registerAccessCommands(program, io, env);
+  registerReviewCommands(program, io, env);
   registerSshCommand(program, io, env);
   registerSqlCommand(program, io, env);
   try {

@@ -189,12 +189,7 @@ export const GatewayConfig = z
       })
       .strict()
       .default({ level: 'info' }),
-    access: AccessConfig.default({
-      pendingTimeout: 3600,
-      expiryWarning: 300,
-      maxDurationCap: 604800,
-      rules: [],
-    }).describe(
+    access: AccessConfig.default(() => AccessConfig.parse({})).describe(
       'Access rules and lifecycle timings. Deny by default: without a matching rule nobody gets access.',
     ),
     recording: z

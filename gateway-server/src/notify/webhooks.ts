@@ -36,6 +36,8 @@ export const WEBHOOK_EVENTS = [
   'grant.break_glass',
   'grant.expiring',
   'grant.revoked',
+  'review.pending',
+  'review.decided',
 ] as const satisfies ReadonlyArray<Notification['event']>;
 type MissingEvent = Exclude<Notification['event'], (typeof WEBHOOK_EVENTS)[number]>;
 const _everyEventListed: [MissingEvent] extends [never] ? true : never = true;
@@ -230,6 +232,32 @@ function slackMessage(n: Notification): { text: string; blocks: Array<Record<str
           ),
           { type: 'section', fields: requestFields(r) },
           context(`Request \`${r.id}\` · grant \`${n.grant.id}\` until ${n.grant.expiresAt}`),
+        ],
+      };
+    }
+    case 'review.pending': {
+      const r = n.review;
+      const what = r.kind === 'sql' ? 'statement' : 'command';
+      return {
+        text: `${r.requester} wants to run a ${what} on ${r.targetId} that needs review (${r.rule}): ${clip(r.text, 1000)}. Approve with: sallyport reviews approve ${r.id}`,
+        blocks: [
+          section(
+            `:mag: *${esc(r.requester)}* wants to run a ${what} on \`${esc(r.targetId)}\` that needs review (rule \`${esc(r.rule)}\`)`,
+          ),
+          section(`\`\`\`${esc(clip(r.text, 2000))}\`\`\``),
+          context(`Review \`${r.id}\` · sha256 \`${r.sha256.slice(0, 16)}…\` · expires ${r.expiresAt}`),
+        ],
+      };
+    }
+    case 'review.decided': {
+      const r = n.review;
+      return {
+        text: `${r.requester}'s ${r.kind === 'sql' ? 'statement' : 'command'} on ${r.targetId} was ${r.status}${r.decidedBy ? ` by ${r.decidedBy}` : ''}`,
+        blocks: [
+          section(
+            `${r.status === 'approved' ? ':white_check_mark:' : ':no_entry:'} *${esc(r.requester)}*'s ${r.kind === 'sql' ? 'statement' : 'command'} on \`${esc(r.targetId)}\` was *${esc(r.status)}*${r.decidedBy ? ` by *${esc(r.decidedBy)}*` : ''}`,
+          ),
+          context(`Review \`${r.id}\``),
         ],
       };
     }

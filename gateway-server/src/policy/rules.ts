@@ -66,6 +66,12 @@ export const AccessConfig = z
     maxDurationCap: DurationSchema.default(7 * 86_400).describe(
       'No grant is ever longer than this, whatever a rule says.',
     ),
+    reviewers: Principals.default({ users: [], groups: ['approvers'] }).describe(
+      "Who decides held statements and commands on targets whose grant came from an auto rule (otherwise the rule's approvers do).",
+    ),
+    reviewTimeout: DurationSchema.default(600).describe(
+      'How long a held statement or command waits for a decision.',
+    ),
     rules: z.array(AccessRule).default([]),
   })
   .strict();

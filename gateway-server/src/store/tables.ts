@@ -134,7 +134,31 @@ export interface RecordingsTable {
   status: 'recording' | 'complete' | 'failed';
 }
 
+export interface ReviewsTable {
+  id: string;
+  kind: 'sql' | 'command';
+  requester: string;
+  target_id: string;
+  grant_id: string;
+  session_id: string;
+  text: string;
+  sha256: string;
+  rule: string;
+  message: string;
+  details: Json<Record<string, unknown>>;
+  status: 'pending' | 'approved' | 'denied' | 'expired' | 'used' | 'cancelled';
+  approver_users: Json<string[]>;
+  approver_groups: Json<string[]>;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  decided_by: string | null;
+  decision_reason: string | null;
+  decided_at: Timestamp | null;
+  used_at: Timestamp | null;
+}
+
 export interface Database {
+  reviews: ReviewsTable;
   recordings: RecordingsTable;
   users: UsersTable;
   access_requests: AccessRequestsTable;
@@ -153,3 +177,4 @@ export type AccessRequestRow = Selectable<AccessRequestsTable>;
 export type GrantRow = Selectable<GrantsTable>;
 export type ApprovalRow = Selectable<ApprovalsTable>;
 export type RecordingRow = Selectable<RecordingsTable>;
+export type ReviewRow = Selectable<ReviewsTable>;
