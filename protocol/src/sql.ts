@@ -131,3 +131,93 @@ export const SqlWsClose = {
   grantEnded: 4410,
   connectionLost: 4502,
 } as const;
+
+// ------------------------------------------------------------------------------- recordings
+
+/**
+ * SQL session recordings (`<sessionId>.jsonl`, served by `GET /api/recordings/:id/content`): one
+ * JSON object per line, written as the session runs, hashed at close (the hash is in the ledger's
+ * `recording.closed`). Order: one `header`; then per run a `batch` line (the SQL as submitted), a
+ * `statement` line for every statement that ran, was blocked or was held for review, and a
+ * `cancel` line when the run was cancelled; finally one `end` line (absent only if the gateway
+ * crashed). Every value in a recording is the MASKED value the client saw, never the raw one.
+ * Readers should ignore line types and fields they do not know (newer gateways may add some).
+ */
+export const SQL_RECORDING_VERSION = 1;
+
+export const SqlRecordingError = z.object({
+  message: z.string(),
+  /** SQLSTATE, or a gateway code (`unsupported`, `internal`). */
+  code: z.string().optional(),
+  /** 1-based character position in the run's SQL text (the `batch` line's `sql`). */
+  position: z.number().int().optional(),
+  detail: z.string().optional(),
+  hint: z.string().optional(),
+});
+export type SqlRecordingError = z.infer<typeof SqlRecordingError>;
+
+export const SqlRecordingLine = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('header'),
+    version: z.number().int(),
+    sessionId: z.string(),
+    targetId: z.string(),
+    grantId: z.string(),
+    username: z.string(),
+    level: z.string(),
+    readOnly: z.boolean(),
+    /** How many result rows of each statement the recording keeps (`recording.sqlResultRows`). */
+    resultRows: z.number().int(),
+    startedAt: z.string(),
+  }),
+  z.object({ type: z.literal('batch'), at: z.string(), runId: z.string(), sql: z.string() }),
+  z.object({
+    type: z.literal('statement'),
+    /** When the statement started (the run's start for its first statement). */
+    at: z.string(),
+    runId: z.string(),
+    /** 0-based position in the run's batch. */
+    index: z.number().int(),
+    /** The statement's text (the whole batch for SQL that does not parse), masked like the ledger's. */
+    sql: z.string(),
+    /** What the guard decided. `block` and `review` statements did not run (nor did their batch). */
+    verdict: z.enum(['allow', 'block', 'review']),
+    rule: z.string().optional(),
+    /** The guard's message for `block` / `review`. */
+    message: z.string().optional(),
+    reviewId: z.string().optional(),
+    durationMs: z.number(),
+    /** Rows sent (row-returning statements) or affected; null when unknown (error, cancel, block). */
+    rowCount: z.number().int().nullable(),
+    /** The client's result was cut at the session's row cap. */
+    truncated: z.boolean(),
+    /** The command tag's verb (SELECT, INSERT, …); null when the statement did not complete. */
+    command: z.string().nullable(),
+    columns: z.array(SqlColumn),
+    /** The first `resultRows` rows, exactly as sent to the client (masked). */
+    rows: z.array(z.array(z.string().nullable())),
+    /** `[rowIndex, columnIndex]` in `rows` of every masked cell. */
+    masked: z.array(z.tuple([z.number().int(), z.number().int()])),
+    error: SqlRecordingError.optional(),
+    /** The statement was running when the run was cancelled. */
+    cancelled: z.boolean().optional(),
+  }),
+  z.object({
+    type: z.literal('cancel'),
+    at: z.string(),
+    runId: z.string(),
+    /** The statement that was running, if one was. */
+    index: z.number().int().optional(),
+  }),
+  z.object({
+    type: z.literal('end'),
+    at: z.string(),
+    reason: z.string(),
+    /** How the session ended (`closed` frame's code), when the session said so. */
+    code: z.string().optional(),
+    /** Statements that completed during the session. */
+    statements: z.number().int().optional(),
+  }),
+]);
+export type SqlRecordingLine = z.infer<typeof SqlRecordingLine>;
+export type SqlRecordingLineOf<T extends SqlRecordingLine['type']> = Extract<SqlRecordingLine, { type: T }>;

@@ -6,6 +6,7 @@ import { registerAccessCommands } from './access-commands';
 import { registerClientCommands } from './client-commands';
 import { registerGatewayCommands } from './gateway-commands';
 import { type Io, processIo } from './output';
+import { registerReplayCommand } from './replay-command';
 import { registerReviewCommands } from './review-commands';
 import { registerSqlCommand } from './sql-command';
 import { registerSshCommand } from './ssh-command';
@@ -37,6 +38,7 @@ export async function main(
   registerReviewCommands(program, io, env);
   registerSshCommand(program, io, env);
   registerSqlCommand(program, io, env);
+  registerReplayCommand(program, io, env);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

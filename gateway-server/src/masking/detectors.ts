@@ -320,6 +320,36 @@ const CARD_MIN = 13;
 const CARD_MAX = 19;
 /** Longest possible window: 19 digits in groups of >= 3 digits, so at most 5 separators. */
 const CHAIN_HOLD = 32;
+/**
+ * An unbroken digit run longer than a card can hide one (`card || '0'`, `lpad(card, 24, '0')`).
+ * Runs up to this length are searched for a Luhn-valid window and masked whole if one is found:
+ * failing closed on long numbers is cheaper than leaking a card. Longer runs are not cards' carriers
+ * in practice (and searching them is what would make everything look like a card).
+ */
+const LONG_RUN_MAX = 64;
+
+/** Does the digit run text[a, b) contain a 13-19 digit window starting with 2-6 that passes Luhn? */
+function runHidesCard(text: string, a: number, b: number): boolean {
+  for (let start = a; start + CARD_MIN <= b; start++) {
+    const first = text.charCodeAt(start);
+    if (first < 50 || first > 54) continue;
+    for (let len = CARD_MIN; len <= CARD_MAX && start + len <= b; len++) {
+      let sum = 0;
+      let double = false;
+      for (let k = start + len - 1; k >= start; k--) {
+        let d = text.charCodeAt(k) - 48;
+        if (double) {
+          d *= 2;
+          if (d > 9) d -= 9;
+        }
+        sum += d;
+        double = !double;
+      }
+      if (sum % 10 === 0) return true;
+    }
+  }
+  return false;
+}
 
 let groupStarts: Int32Array = new Int32Array(64);
 let groupEnds: Int32Array = new Int32Array(64);
@@ -382,6 +412,16 @@ function scanCards(text: string, out: Match[]): void {
     const chainEnd = j;
     i = j;
     if (digits < CARD_MIN) continue;
+    // Long unbroken runs: a card may be inside one, with no boundary to find it by.
+    let hidden = false;
+    for (let g = 0; g < G; g++) {
+      const len = groupEnds[g]! - groupStarts[g]!;
+      if (len > CARD_MAX && len <= LONG_RUN_MAX && runHidesCard(text, groupStarts[g]!, groupEnds[g]!)) {
+        out.push({ start: groupStarts[g]!, end: groupEnds[g]! });
+        hidden = true;
+      }
+    }
+    if (hidden) continue;
     // Left: not glued to a word, not a phone number (+), not the fraction of a decimal.
     const l = text.charCodeAt(chainStart - 1);
     const leftOk = !isAlnum(l) && l !== 43 && !(l === 46 && isDigit(text.charCodeAt(chainStart - 2)));
@@ -435,7 +475,7 @@ function pendingDigitChain(text: string): number {
   for (;;) {
     let s = g;
     while (s > 0 && isDigit(text.charCodeAt(s - 1))) s--;
-    if (g - s > CARD_MAX) break; // too long to be part of any card or national id
+    if (g - s > LONG_RUN_MAX) break; // too long to be searched for a card (see LONG_RUN_MAX)
     hold = s;
     if (n - s >= CHAIN_HOLD) break;
     const c = text.charCodeAt(s - 1);

@@ -84,13 +84,23 @@ describe('detectors', () => {
       '1718900000000000',
       '0.4111111111111111', // float digits
       '4111111111111111.25',
-      '41111111111111111111111', // 23 digits: an id, not a card
+      '11111111111111111111111111', // 26 digits, no window that starts 2-6 and passes Luhn
       'order4111111111111111',
       '4111111111111111x',
       '4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1',
     ]) {
       expect(found('card', text), text).toEqual([]);
     }
+  });
+
+  it('card: a card hidden inside a longer digit run masks the whole run (card || digits, lpad)', () => {
+    // SQL can glue digits to a card: `card || '0'`, `lpad(card, 24, '0')`, `string_agg(card, '')`.
+    // No boundary marks the card, so a run of 20-64 digits with a Luhn-valid window is masked whole.
+    expect(found('card', '41111111111111111111111')).toEqual(['41111111111111111111111']);
+    expect(found('card', 'x 000000004111111111111111 y')).toEqual(['000000004111111111111111']);
+    expect(found('card', '55555555555544440')).toEqual(['55555555555544440']);
+    // Beyond 64 digits a run is not searched (every long number would contain a valid window).
+    expect(found('card', '1'.repeat(70))).toEqual([]);
   });
 
   it('national-id: US SSN with the never-issued ranges excluded', () => {

@@ -8,7 +8,11 @@ import {
 } from '@sallyport/protocol';
 import type { FastifyInstance } from 'fastify';
 import { AccessError } from '../../access/service';
-import type { SqlRecorderFactory } from '../../protocols/postgres/recorder';
+import {
+  catalogSqlRecorderFactory,
+  type SqlRecorderFactory,
+  SqlRecordingUnavailableError,
+} from '../../protocols/postgres/recorder';
 import {
   type SqlCloseCode,
   SqlSession,
@@ -27,7 +31,10 @@ const MAX_FRAME_BYTES = 1024 * 1024;
 const HIGH_WATER_BYTES = 1024 * 1024;
 
 export interface SqlRouteOptions {
-  /** Recording (issue 5, later part). No recording when absent. */
+  /**
+   * Records every session. Default: JSON lines in the recording catalogue (`ctx.recordings`),
+   * keeping `recording.sqlResultRows` masked rows per statement; no recording without a catalogue.
+   */
   recorder?: SqlRecorderFactory;
   /** Most rows one statement sends (default 10 000). */
   maxRows?: number;
@@ -48,6 +55,15 @@ const wsCodeOf: Record<SqlCloseCode, number> = {
  * the grant, wires the socket and registers the session so revocation can close it.
  */
 export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRouteOptions = {}) {
+  const { recordings, masker: textMasker } = ctx;
+  const recorder =
+    opts.recorder ??
+    (recordings
+      ? catalogSqlRecorderFactory(recordings, {
+          resultRows: ctx.config.recording.sqlResultRows,
+          ...(textMasker ? { maskText: (text: string) => textMasker.maskText(text).text } : {}),
+        })
+      : undefined);
   app.get('/api/sql', { websocket: true }, (ws, req) => {
     let caller: Caller | undefined;
     let authing: Promise<void> | undefined;
@@ -150,6 +166,12 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
       if (clientGone) return;
       const sessionId = randomUUID();
       let unregister: (() => void) | undefined;
+      // Fail closed: a session whose recording cannot be written does not go on.
+      let recordingFailed: string | undefined;
+      const onRecordingFailure = (reason: string) => {
+        recordingFailed ??= reason;
+        if (session) void session.close(reason, 'error');
+      };
       try {
         session = await SqlSession.open({
           sessionId,
@@ -168,17 +190,20 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
           ledger: ctx.ledger,
           send,
           ...(opts.maxRows !== undefined ? { maxRows: opts.maxRows } : {}),
-          ...(opts.recorder
+          ...(recorder
             ? {
-                recorder: opts.recorder({
-                  sessionId,
-                  grantId: grant.id,
-                  targetId,
-                  username: c.username,
-                  level: grant.level,
-                  readOnly,
-                  startedAt: new Date(),
-                }),
+                recorder: recorder(
+                  {
+                    sessionId,
+                    grantId: grant.id,
+                    targetId,
+                    username: c.username,
+                    level: grant.level,
+                    readOnly,
+                    startedAt: new Date(),
+                  },
+                  { onFailure: onRecordingFailure },
+                ),
               }
             : {}),
           log: req.log,
@@ -189,6 +214,19 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
         });
       } catch (err) {
         if (err instanceof SqlSessionError) return refuse(err.code, err.message, SqlWsClose.refused);
+        if (err instanceof SqlRecordingUnavailableError) {
+          await ctx.ledger
+            .append({
+              kind: 'sql.session.failed',
+              actor: c.username,
+              actorKind: c.kind,
+              subject: c.username,
+              targetId,
+              data: { sessionId, grantId: grant.id, level: grant.level, code: err.code, error: err.message },
+            })
+            .catch((e: Error) => req.log.warn({ err: e.message }, 'could not record sql.session.failed'));
+          return refuse(err.code, err.message, SqlWsClose.refused);
+        }
         throw err;
       }
       unregister = registry.register(grant.id, {
@@ -199,6 +237,10 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
       });
       if (session.isClosed) {
         unregister();
+        return;
+      }
+      if (recordingFailed) {
+        void session.close(recordingFailed, 'error');
         return;
       }
       // The socket may have gone, or the grant ended, while the connection opened.

@@ -8,7 +8,9 @@ import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { userMessage } from '../../access/revocation';
 import { AccessError } from '../../access/service';
-import type { FilterFactory } from '../../protocols/ssh/filters';
+import { type FilterFactory, identityFilters, type SessionObserver } from '../../protocols/ssh/filters';
+import { createMaskingFilter } from '../../protocols/ssh/masking-filter';
+import { openSshRecording, type RecordingObserver } from '../../protocols/ssh/recording-observer';
 import { TerminalSession } from '../../protocols/ssh/session';
 import { authenticate } from '../auth';
 import type { ApiContext, Caller } from '../context';
@@ -24,7 +26,10 @@ const send = (ws: WebSocket, msg: TerminalServerMessage) => {
 };
 
 export interface TerminalRouteOptions {
-  /** Guardrails, masking and recording, per session (filters.ts). Identity when absent. */
+  /**
+   * Extra filters per session (guardrails; filters.ts), identity when absent. Masking
+   * (last output filter) and recording (last observer) are always added by the route.
+   */
   filters?: FilterFactory;
 }
 
@@ -82,9 +87,8 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
     };
 
     const open = async (c: Caller, msg: TerminalOpen) => {
-      const access = ctx.access;
-      const registry = ctx.sessions;
-      if (!access || !registry) {
+      const { access, sessions: registry, masker } = ctx;
+      if (!access || !registry || !masker) {
         return end('unavailable', 'terminal sessions are not available on this gateway', TerminalClose.error);
       }
       let grant: Awaited<ReturnType<typeof access.checkGrantForUse>>;
@@ -137,9 +141,70 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
         closeReasonOf: (m) => (m === userMessage('expired') ? 'expired' : 'revoked'),
         stillGranted: async () => Boolean(await access.usableGrant(c.username, msg.targetId, grant.id)),
         log: req.log,
-        ...(opts.filters ? { filters: opts.filters } : {}),
+        filters: async (fctx) => {
+          const base = await (opts.filters ?? identityFilters)(fctx);
+          const live = session;
+          // Output the masker releases by itself (idle drain, end of session): to the observers, and
+          // to the client while the session runs.
+          const masking = createMaskingFilter({
+            masker,
+            interactive: msg.mode === 'shell',
+            emit: (data, stream) => {
+              for (const ob of observers) ob.output?.(data, stream);
+              if (!live?.isEnded) send(ws, { type: 'output', data: data.toString('base64'), stream });
+            },
+          });
+          const observers: SessionObserver[] = [
+            ...base.observers,
+            { name: 'masking-close', ended: () => masking.close() },
+            ...(recorder ? [recorder] : []),
+          ];
+          return { input: base.input, output: [...base.output, masking], observers };
+        },
       });
+      // The recording is opened before anything else: a session that cannot be recorded does not start.
+      let recorder: RecordingObserver | undefined;
+      if (ctx.recordings) {
+        const live = session;
+        try {
+          recorder = await openSshRecording(ctx.recordings, live.info, masker, (err) => {
+            req.log.error({ sessionId: live.id, err: err.message }, 'session recording failed');
+            send(ws, {
+              type: 'notice',
+              level: 'error',
+              code: 'recording_failed',
+              message: 'the session recording could not be written',
+            });
+            void live.close('error', 'The session recording could not be written; the session is closed.');
+          });
+        } catch (err) {
+          req.log.error(
+            { sessionId: live.id, err: (err as Error).message },
+            'cannot open the session recording',
+          );
+          await ctx.ledger.append({
+            kind: 'access.refused',
+            actor: c.username,
+            actorKind: c.kind,
+            targetId: msg.targetId,
+            requestId: grant.request_id,
+            data: { code: 'recording_unavailable', grantId: grant.id, level: grant.level, mode: msg.mode },
+          });
+          return end(
+            'recording_unavailable',
+            'the gateway cannot record this session right now, so it does not start; tell the gateway operator',
+            TerminalClose.error,
+          );
+        }
+      }
       await session.start();
+      const rec = recorder;
+      if (rec) {
+        // Sessions that never started (refused, unreachable target) still close their recording.
+        void session.done
+          .then(() => rec.finish())
+          .catch((err: Error) => req.log.warn({ err: err.message }, 'could not close the session recording'));
+      }
     };
 
     const handle = async (raw: Buffer, isBinary: boolean) => {
