@@ -126,7 +126,9 @@ Sallyport is running (ready in ${seconds} s).
   if (bin && existsSync(appEntry)) {
     const app = spawn(bin, [path.join(root, 'main')], {
       stdio: 'inherit',
-      env: { ...process.env, SALLYPORT_GATEWAY: url },
+      // The development gateway and identity provider speak plain http on loopback; the app
+      // refuses that unless told it is a development set-up.
+      env: { ...process.env, SALLYPORT_GATEWAY: url, SALLYPORT_ALLOW_LOOPBACK_HTTP: '1' },
     });
     children.push(app);
     app.on('exit', () => stop(0));
