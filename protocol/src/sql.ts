@@ -9,8 +9,16 @@ import { AccessLevel, TargetId } from './common';
  *
  * Server → client, per run `id`: for every statement that returns rows, `columns` once, then
  * `rows` in batches, then `done`; for statements without rows just `done`. Every run ends with
- * exactly one terminal frame: `complete` (all statements ran), `error`, `blocked`, `review` or
- * `cancelled`. `closed` ends the session (grant revoked or expired, connection lost, …).
+ * exactly one terminal frame: `complete` (all statements ran), `error`, `blocked` or `cancelled`.
+ * `closed` ends the session (grant revoked or expired, connection lost, …).
+ *
+ * Statement review: a client that opens with `reviews: true` can wait for an approver. A batch
+ * whose verdict is `review` is held (nothing in it runs) and the run gets `review` (status
+ * `pending`, with `reviewId`); the run stays open and other runs get `error busy`. Then either
+ * `review` again with status `approved` (and `decidedBy`) followed by the batch's frames exactly as
+ * for an allowed batch; or `blocked` with code `review_denied` / `review_expired` (the approver's
+ * reason in `message`); or `cancelled` when the client sent `cancel` (the review is cancelled).
+ * Without `reviews: true` (older clients) `review` is never sent: such a batch gets `blocked`.
  *
  * Every cell has passed the gateway's masking before it is sent: `rows.masked` lists the
  * coordinates `[rowIndex, columnIndex]` (within that frame) of the cells that were masked.
@@ -24,7 +32,15 @@ export const SQL_MAX_TEXT = 512 * 1024;
 
 export const SqlClientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('auth'), token: z.string().min(1).max(16_384) }).strict(),
-  z.object({ type: z.literal('open'), targetId: TargetId, grantId: z.string().min(1).max(64) }).strict(),
+  z
+    .object({
+      type: z.literal('open'),
+      targetId: TargetId,
+      grantId: z.string().min(1).max(64),
+      /** The client waits for statement review (`review` frames, then the run's result). */
+      reviews: z.boolean().optional(),
+    })
+    .strict(),
   z
     .object({
       type: z.literal('run'),
@@ -104,15 +120,26 @@ export const SqlServerMessage = z.discriminatedUnion('type', [
     rule: z.string(),
     message: z.string(),
     statement: z.string(),
+    /** Why, when not the rule itself: `review_denied` (an approver refused), `review_expired`, `review_cancelled`. */
+    code: z.string().optional(),
   }),
-  /** Reserved for statement review (the statement waits for an approver). Not sent yet. */
+  /**
+   * Statement review (sessions opened with `reviews: true`): the batch is held for an approver
+   * (`pending`), then, once approved, `approved` just before the batch runs. Not terminal.
+   */
   z.object({
     type: z.literal('review'),
     ...runFrame,
     rule: z.string(),
     message: z.string(),
+    /** The statement that needs review; the approval covers the whole batch, exactly as sent. */
     statement: z.string(),
     reviewId: z.string().optional(),
+    status: z.enum(['pending', 'approved']).optional(),
+    /** The approver (status `approved`). */
+    decidedBy: z.string().optional(),
+    /** When the review expires if nobody decides (status `pending`, ISO 8601). */
+    expiresAt: z.string().optional(),
   }),
   z.object({ type: z.literal('cancelled'), id: SqlRunId }),
   z.object({
@@ -140,7 +167,9 @@ export const SqlWsClose = {
  * `recording.closed`). Order: one `header`; then per run a `batch` line (the SQL as submitted), a
  * `statement` line for every statement that ran, was blocked or was held for review, and a
  * `cancel` line when the run was cancelled; finally one `end` line (absent only if the gateway
- * crashed). Every value in a recording is the MASKED value the client saw, never the raw one.
+ * crashed). A batch held for review has a `review` line when it is held and, once approved, a
+ * second `review` line (message `approved by <approver>…`) before the lines of the statements
+ * that then ran; a denied or expired one ends with a `block` line carrying the reason. Every value in a recording is the MASKED value the client saw, never the raw one.
  * Readers should ignore line types and fields they do not know (newer gateways may add some).
  */
 export const SQL_RECORDING_VERSION = 1;
@@ -180,10 +209,13 @@ export const SqlRecordingLine = z.discriminatedUnion('type', [
     index: z.number().int(),
     /** The statement's text (the whole batch for SQL that does not parse), masked like the ledger's. */
     sql: z.string(),
-    /** What the guard decided. `block` and `review` statements did not run (nor did their batch). */
+    /**
+     * What the guard decided. `block` and `review` lines record a refusal or a hold, not a run:
+     * nothing of their batch ran then (an approved batch's statements follow as `allow` lines).
+     */
     verdict: z.enum(['allow', 'block', 'review']),
     rule: z.string().optional(),
-    /** The guard's message for `block` / `review`. */
+    /** The guard's message for `block` / `review` (or the approver's decision and reason). */
     message: z.string().optional(),
     reviewId: z.string().optional(),
     durationMs: z.number(),

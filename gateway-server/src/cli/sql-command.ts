@@ -13,10 +13,14 @@ import { resolveSession } from './session';
 /**
  * `sallyport sql <target> -c "…"` / `-f file.sql`: runs SQL through the gateway's SQL channel
  * (guarded, masked, audited) under the caller's grant. Masked cells print as their masked value.
- * Exit codes: 0 ok, 1 error (SQL error, connection lost, session closed), 3 refused (no usable
- * grant, not signed in), 8 blocked by a guardrail (or waiting for a review that is not available yet).
+ * A batch that needs review waits for an approver (`sallyport reviews approve <id>`), then runs
+ * exactly as sent; `--no-wait` exits at once instead, printing the review id (the statement does
+ * not run, and the review is cancelled as the session ends).
+ * Exit codes: 0 ok, 1 error (SQL error, connection lost, session closed, cancelled), 3 refused (no
+ * usable grant, not signed in), 8 blocked by a guardrail or by an approver (denied, expired),
+ * 9 needs review and --no-wait was given.
  */
-export const SQL_EXIT = { ok: 0, error: 1, refused: 3, blocked: 8 } as const;
+export const SQL_EXIT = { ok: 0, error: 1, refused: 3, blocked: 8, review: 9 } as const;
 
 type Format = 'table' | 'csv' | 'json';
 
@@ -27,6 +31,8 @@ interface SqlOptions {
   format: string;
   maxRows?: string;
   gateway?: string;
+  /** False with --no-wait. */
+  wait: boolean;
 }
 
 /** Ends the command with an exit code once its output is printed (main.ts prints nothing more). */
@@ -62,6 +68,7 @@ export function registerSqlCommand(program: Command, io: Io, env: NodeJS.Process
     .option('--format <format>', 'output: table, csv or json', 'table')
     .option('--max-rows <n>', 'most rows per statement (the gateway applies its own cap too)')
     .option('--gateway <url>', 'gateway URL (default: the signed-in gateway)')
+    .option('--no-wait', 'if the SQL needs review, print the review id and exit (code 9) instead of waiting')
     .action(async (targetId: string, opts: SqlOptions) => {
       const format = opts.format as Format;
       if (!['table', 'csv', 'json'].includes(format)) {
@@ -104,6 +111,7 @@ export function registerSqlCommand(program: Command, io: Io, env: NodeJS.Process
         sql,
         format,
         maxRows,
+        wait: opts.wait,
         io,
       });
       if (code !== 0) throw new Exit(code, 'sql');
@@ -118,6 +126,8 @@ interface RunOptions {
   sql: string;
   format: Format;
   maxRows: number | undefined;
+  /** Wait for an approver when the SQL needs review (default true). */
+  wait?: boolean;
   io: Io;
 }
 
@@ -170,7 +180,9 @@ export function runSql(o: RunOptions): Promise<number> {
       }
     };
 
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'open', targetId: o.targetId, grantId: o.grantId })));
+    ws.on('open', () =>
+      ws.send(JSON.stringify({ type: 'open', targetId: o.targetId, grantId: o.grantId, reviews: true })),
+    );
     ws.on('message', (data) => {
       let frame: SqlServerMessage;
       try {
@@ -237,11 +249,37 @@ export function runSql(o: RunOptions): Promise<number> {
           io.err('sallyport: cancelled');
           return finish(SQL_EXIT.error);
         case 'blocked':
-        case 'review':
-          io.err(
-            `sallyport: blocked by rule ${frame.rule} (statement ${frame.statementIndex + 1}): ${frame.message}\n  statement: ${frame.statement}`,
-          );
+          if (frame.code?.startsWith('review_')) {
+            io.err(
+              `sallyport: not run: ${frame.message} (rule ${frame.rule}, review ${frame.code.slice(7)})`,
+            );
+          } else {
+            io.err(
+              `sallyport: blocked by rule ${frame.rule} (statement ${frame.statementIndex + 1}): ${frame.message}\n  statement: ${frame.statement}`,
+            );
+          }
           return finish(SQL_EXIT.blocked);
+        case 'review': {
+          const reviewId = frame.reviewId ?? '?';
+          if (frame.status === 'approved') {
+            io.err(`sallyport: ${frame.message} (review ${reviewId}); running`);
+            return;
+          }
+          io.err(
+            `sallyport: statement ${frame.statementIndex + 1} needs review (rule ${frame.rule}): ${frame.message}\n  statement: ${frame.statement}`,
+          );
+          if (o.wait === false) {
+            io.err(
+              `sallyport: not waiting (--no-wait): nothing ran, and review ${reviewId} is cancelled as this session ends`,
+            );
+            io.out(reviewId);
+            return finish(SQL_EXIT.review);
+          }
+          io.err(
+            `sallyport: waiting for approval (review ${reviewId}): run \`sallyport reviews approve ${reviewId}\` as an approver`,
+          );
+          return;
+        }
         case 'error': {
           const where = [
             frame.statementIndex !== undefined ? `statement ${frame.statementIndex + 1}` : undefined,

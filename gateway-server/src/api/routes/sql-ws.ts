@@ -7,7 +7,9 @@ import {
   WsClose,
 } from '@sallyport/protocol';
 import type { FastifyInstance } from 'fastify';
-import { AccessError } from '../../access/service';
+import type { ReviewService } from '../../access/reviews';
+import { AccessError, type Actor } from '../../access/service';
+import type { SqlRule } from '../../protocols/postgres/guard';
 import {
   catalogSqlRecorderFactory,
   type SqlRecorderFactory,
@@ -15,10 +17,12 @@ import {
 } from '../../protocols/postgres/recorder';
 import {
   type SqlCloseCode,
+  type SqlReviewHooks,
   SqlSession,
   SqlSessionError,
   sqlLevelReadOnly,
 } from '../../protocols/postgres/session';
+import type { GrantRow } from '../../store/tables';
 import { authenticate } from '../auth';
 import type { ApiContext, Caller } from '../context';
 import { HttpError } from '../errors';
@@ -38,6 +42,24 @@ export interface SqlRouteOptions {
   recorder?: SqlRecorderFactory;
   /** Most rows one statement sends (default 10 000). */
   maxRows?: number;
+  /**
+   * Guard rules for every session (default DEFAULT_SQL_RULES). There is no per-target SQL rule
+   * configuration yet; tests pass rules here.
+   */
+  rules?: SqlRule[];
+}
+
+/** Statement review for one session: the review service bound to its grant and requester. */
+function reviewHooks(
+  service: ReviewService,
+  o: { sessionId: string; grant: GrantRow; requester: Actor },
+): SqlReviewHooks {
+  return {
+    hold: (input) =>
+      service.hold({ kind: 'sql', sessionId: o.sessionId, grant: o.grant, requester: o.requester, ...input }),
+    consume: (reviewId, text) => service.consume(reviewId, text, o.requester),
+    cancel: (reviewId, why) => service.cancel(reviewId, why),
+  };
 }
 
 const wsCodeOf: Record<SqlCloseCode, number> = {
@@ -52,7 +74,9 @@ const wsCodeOf: Record<SqlCloseCode, number> = {
  * The SQL channel `/api/sql` (protocol/src/sql.ts): authenticate (header, console cookie or a
  * first `auth` frame), `open` a session under a grant, then `run` / `cancel`. The session itself
  * (guard, streaming, masking, ledger) lives in protocols/postgres/session.ts; this route checks
- * the grant, wires the socket and registers the session so revocation can close it.
+ * the grant, wires the socket and registers the session so revocation can close it. Clients that
+ * open with `reviews: true` get statement review (the session holds `review` batches for an
+ * approver through `ctx.reviews`); others get such batches refused as `blocked`.
  */
 export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRouteOptions = {}) {
   const { recordings, masker: textMasker } = ctx;
@@ -125,7 +149,8 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
       }
     };
 
-    const open = async (c: Caller, targetId: string, grantId: string) => {
+    /** `reviews`: the client waits for statement review (it opened with `reviews: true`). */
+    const open = async (c: Caller, targetId: string, grantId: string, reviews: boolean) => {
       const { access, sessions: registry, masker } = ctx;
       if (!access || !registry || !masker) {
         return refuse('unavailable', 'SQL sessions are not available on this gateway', SqlWsClose.refused);
@@ -190,6 +215,10 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
           ledger: ctx.ledger,
           send,
           ...(opts.maxRows !== undefined ? { maxRows: opts.maxRows } : {}),
+          ...(opts.rules ? { rules: opts.rules } : {}),
+          ...(reviews && ctx.reviews
+            ? { review: reviewHooks(ctx.reviews, { sessionId, grant, requester: c }) }
+            : {}),
           ...(recorder
             ? {
                 recorder: recorder(
@@ -290,7 +319,7 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
         if (opening || session)
           return bad('already_open', 'this socket already carries a session: open another socket');
         opening = true;
-        return open(caller, msg.targetId, msg.grantId);
+        return open(caller, msg.targetId, msg.grantId, msg.reviews === true);
       }
       if (!session || session.isClosed) return bad('not_open', 'send {"type":"open",…} first', msg.id);
       // Not awaited: a run streams while later frames (cancel) are handled.

@@ -4,7 +4,8 @@
 // Order of things for every batch (`run`):
 //   1. analyzeBatch + evaluateBatch, before anything reaches the database. A batch that does not
 //      parse gets `error` (the parser's message and position); a batch with any blocked statement
-//      gets `blocked` and NOTHING in it runs. `review` verdicts are refused the same way for now.
+//      gets `blocked` and NOTHING in it runs. A batch whose verdict is `review` is held for an
+//      approver (see "Statement review" below); without review hooks it is refused like `blocked`.
 //   2. The statements run one by one, each exactly as the parser cut it out of the batch (one
 //      statement per extended-protocol Parse, so nothing can smuggle in a second statement).
 //      SELECTs stream through a server-side cursor (DECLARE … NO SCROLL CURSOR, FETCH 500) so the
@@ -31,6 +32,19 @@
 //     themselves (BEGIN … COMMIT across runs); the gateway then adds no BEGIN/COMMIT of its own and
 //     declares its cursors inside the user's transaction.
 //
+// Statement review (issue 5; sessions opened with `review` hooks, i.e. clients that asked for it):
+//   - the EXACT batch text is held (`hold`), with details for approvers: statement kinds, tables,
+//     the rule and message and, when the deciding rule has `explain: true`, PostgreSQL's row
+//     estimate for each DML statement (`EXPLAIN (FORMAT JSON)`, never ANALYZE, in a read-only
+//     transaction or read-only savepoint that is rolled back). Nothing of the batch runs.
+//   - the client gets `review` (pending) at once; the run stays active, so other runs get `busy`.
+//     `cancel` of the run, or the session ending (revoked, expired, disconnected), cancels the
+//     review.
+//   - approved: the approval is consumed for this exact text (once), `review` (approved) is sent
+//     and the batch runs through the same path as an allowed batch (masking, cursors, recording);
+//     its ledger `sql.statement` events carry verdict `review`, the review id and the approver.
+//     Denied / expired: `blocked` with code `review_denied` / `review_expired` and the reason.
+//
 // The credential is used for pg.Client only: it is never logged, never part of an error, never
 // sent. Result values never reach the ledger (statements do, with counts and durations).
 
@@ -38,6 +52,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import type { AccessLevel, SqlColumn, SqlServerMessage } from '@sallyport/protocol';
 import pg from 'pg';
+import type { ReviewOutcome } from '../../access/reviews';
 import type { Ledger } from '../../audit';
 import type { ColumnRef, Masker } from '../../masking';
 import {
@@ -46,6 +61,7 @@ import {
   evaluateBatch,
   initSqlParser,
   type SqlRule,
+  type SqlVerdict,
   type StatementInfo,
 } from './guard';
 import { noopSqlRecorder, type SqlRecorder } from './recorder';
@@ -89,6 +105,28 @@ export interface SqlTarget {
 
 export type SqlCloseCode = Extract<SqlServerMessage, { type: 'closed' }>['code'];
 
+/**
+ * Statement review for one session (the route binds the review service to the session's grant and
+ * requester). Without it, `review` verdicts are refused like `block`.
+ */
+export interface SqlReviewHooks {
+  /** Holds the exact batch text for an approver; `outcome` settles on a decision, expiry or cancel. */
+  hold(input: { text: string; rule: string; message: string; details: Record<string, unknown> }): Promise<{
+    review: { id: string; expiresAt: string };
+    outcome: Promise<ReviewOutcome>;
+  }>;
+  /** Marks the approval used, once, for this exact text; false when that is not possible. */
+  consume(reviewId: string, text: string): Promise<boolean>;
+  /** The run stopped waiting (cancelled, session ended): the pending review is void. */
+  cancel(reviewId: string, why: string): Promise<void>;
+}
+
+/** What approvers see next to a DML statement when the rule asks for an EXPLAIN estimate. */
+export type SqlExplainEstimate = { statementIndex: number; kind: string } & (
+  | { planRows: number }
+  | { error: string }
+);
+
 export interface SqlSessionOptions {
   target: SqlTarget;
   /** The stored credential (password). */
@@ -107,6 +145,8 @@ export interface SqlSessionOptions {
   /** Rows per FETCH (default 500). */
   fetchSize?: number;
   recorder?: SqlRecorder;
+  /** Statement review; without it a `review` verdict is refused (`blocked`). */
+  review?: SqlReviewHooks;
   log?: { warn(o: object, m: string): void; debug?(o: object, m: string): void };
   /** Called once, after the session has ended (frame sent, connection closed, ledger written). */
   onClosed?(code: SqlCloseCode, reason: string): void;
@@ -134,6 +174,10 @@ interface ActiveRun {
   id: string;
   cancelRequested: boolean;
   done: Promise<void>;
+  /** The run is preparing a review or waiting for one: nothing of it runs on the database. */
+  reviewing?: boolean;
+  /** Set while the run waits for an approver; `stop` ends the wait (the review is then cancelled). */
+  held?: { reviewId: string; stop(why: string): void };
 }
 
 interface TableInfo {
@@ -158,6 +202,12 @@ const CANCEL_REQUEST_CODE = 80877102;
 /** What PostgreSQL itself answers for SQL its grammar rejects (the guard uses the same grammar). */
 const SYNTAX_ERROR_SQLSTATE = '42601';
 const CLOSE_WAIT_MS = 3000;
+/** Statement kinds that get an EXPLAIN estimate for approvers (plus writable CTEs). */
+const DML_KINDS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+/** Longest an approvers' EXPLAIN may plan (it never executes the statement). */
+const EXPLAIN_TIMEOUT_MS = 5000;
+const SESSION_ENDED = 'session ended';
+const CANCELLED_BY_CLIENT = 'cancelled by the requester';
 
 type StatementOutcome = { rowCount: number | null; truncated: boolean; command: string };
 
@@ -298,11 +348,14 @@ export class SqlSession {
       });
     }
     if (this.active) {
+      const { id, held } = this.active;
       return this.emit({
         type: 'error',
         id: req.id,
         code: 'busy',
-        message: `run "${this.active.id}" is still running: wait for it or cancel it`,
+        message: held
+          ? `run "${id}" is waiting for approval (review ${held.reviewId}): wait for it or cancel it`
+          : `run "${id}" is still running: wait for it or cancel it`,
       });
     }
     const run: ActiveRun = { id: req.id, cancelRequested: false, done: Promise.resolve() };
@@ -322,6 +375,12 @@ export class SqlSession {
   async cancel(id: string): Promise<void> {
     const run = this.active;
     if (!run || run.id !== id) return;
+    if (run.reviewing) {
+      // Nothing runs on the database: stop waiting (the review is cancelled by the run itself).
+      run.cancelRequested = true;
+      run.held?.stop(CANCELLED_BY_CLIENT);
+      return;
+    }
     if (!run.cancelRequested) {
       run.cancelRequested = true;
       await this.sendCancelRequest();
@@ -341,7 +400,8 @@ export class SqlSession {
     const run = this.active;
     if (run) {
       run.cancelRequested = true;
-      if (!this.connectionLost) await this.sendCancelRequest();
+      if (run.reviewing) run.held?.stop(SESSION_ENDED);
+      else if (!this.connectionLost) await this.sendCancelRequest();
       await Promise.race([run.done, sleep(CLOSE_WAIT_MS)]);
     }
     await this.emit({ type: 'closed', reason, code }).catch(() => {});
@@ -408,12 +468,11 @@ export class SqlSession {
         ...(analysis.error.position !== undefined ? { position: analysis.error.position } : {}),
       });
     }
-    if (verdict.action !== 'allow') {
-      // TODO(issue 5, statement review): a `review` verdict should send `review`, hold the exact
-      // statement for an approver and run it unchanged once approved. Until then it is refused.
+    if (verdict.action === 'block' || (verdict.action === 'review' && !this.opts.review)) {
+      // A client that did not open the session with `reviews: true` cannot wait for an approver.
       const message =
         verdict.action === 'review'
-          ? `needs review (not yet available): ${verdict.message}`
+          ? `needs review (not yet available): ${verdict.message} (this client does not wait for approval)`
           : verdict.message;
       await this.audit('sql.blocked', {
         runId: id,
@@ -443,6 +502,240 @@ export class SqlSession {
         message: 'COPY is not available in gateway SQL sessions yet: use SELECT, or INSERT … VALUES',
       });
     }
+    if (verdict.action === 'review' && this.opts.review) {
+      return this.holdForReview(run, req, statements, verdict, this.opts.review);
+    }
+    return this.runBatch(run, req, statements, t0);
+  }
+
+  /**
+   * Holds the exact batch for an approver and waits; runs it (once, unchanged) when approved.
+   * Resolves when the run's terminal frame has been sent.
+   */
+  private async holdForReview(
+    run: ActiveRun,
+    req: RunRequest,
+    statements: StatementInfo[],
+    verdict: SqlVerdict,
+    hooks: SqlReviewHooks,
+  ): Promise<void> {
+    const { id, sql } = req;
+    const rule = verdict.rule ?? 'review';
+    const statementIndex = verdict.statementIndex ?? 0;
+    const statement = verdict.statement ?? '';
+    run.reviewing = true;
+    const details: Record<string, unknown> = {
+      statements: statements.length,
+      statementIndex,
+      kinds: unique(statements.map((s) => s.kind)),
+      relations: unique(statements.flatMap((s) => s.relations)),
+      rule,
+      message: verdict.message,
+    };
+    if (verdict.explain) details.explain = await this.explainEstimates(statements);
+    const refused = async (
+      outcome: string,
+      extra: Record<string, unknown>,
+      frame: SqlServerMessage,
+    ): Promise<void> => {
+      await this.audit('sql.blocked', {
+        runId: id,
+        verdict: 'review',
+        rule,
+        outcome,
+        statementIndex,
+        statement: this.safeText(statement),
+        ...extra,
+      });
+      return this.emit(frame);
+    };
+    if (run.cancelRequested) {
+      return refused(
+        'cancelled',
+        { reason: this.closing ? SESSION_ENDED : CANCELLED_BY_CLIENT },
+        {
+          type: 'cancelled',
+          id,
+        },
+      );
+    }
+
+    let held: Awaited<ReturnType<SqlReviewHooks['hold']>>;
+    try {
+      held = await hooks.hold({ text: sql, rule, message: verdict.message, details });
+    } catch (err) {
+      this.opts.log?.warn({ err: errorText(err), sessionId: this.id }, 'could not hold a batch for review');
+      return refused(
+        'review_unavailable',
+        {},
+        {
+          type: 'error',
+          id,
+          code: 'review_unavailable',
+          statementIndex,
+          message: 'this batch needs review but could not be held for an approver; nothing ran',
+        },
+      );
+    }
+    const reviewId = held.review.id;
+    let why: string | undefined;
+    let wake = () => {};
+    const stopped = new Promise<'stopped'>((resolve) => {
+      wake = () => resolve('stopped');
+    });
+    run.held = {
+      reviewId,
+      stop: (w) => {
+        why ??= w;
+        wake();
+      },
+    };
+    if (run.cancelRequested) run.held.stop(this.closing ? SESSION_ENDED : CANCELLED_BY_CLIENT);
+    await this.emit({
+      type: 'review',
+      id,
+      statementIndex,
+      rule,
+      message: verdict.message,
+      statement,
+      reviewId,
+      status: 'pending',
+      expiresAt: held.review.expiresAt,
+    });
+    const outcome = await Promise.race([held.outcome, stopped]);
+    run.held = undefined;
+
+    if (outcome === 'stopped' || (outcome.status === 'approved' && run.cancelRequested)) {
+      // An approval that arrives as the run is cancelled is not used (nor consumed).
+      const reason = why ?? (this.closing ? SESSION_ENDED : CANCELLED_BY_CLIENT);
+      await hooks
+        .cancel(reviewId, reason)
+        .catch((err: unknown) =>
+          this.opts.log?.warn(
+            { err: errorText(err), sessionId: this.id, reviewId },
+            'could not cancel a review',
+          ),
+        );
+      return refused('cancelled', { reviewId, reason }, { type: 'cancelled', id });
+    }
+    const { review } = outcome;
+    const by = review.decidedBy ?? 'sallyport';
+    const because = review.decisionReason ? `: ${review.decisionReason}` : '';
+    if (outcome.status === 'approved') {
+      if (!(await hooks.consume(reviewId, sql))) {
+        return refused(
+          'review_not_usable',
+          { reviewId, decidedBy: by },
+          {
+            type: 'error',
+            id,
+            code: 'review_not_usable',
+            statementIndex,
+            message: `the approval of review ${reviewId} cannot be used (already used, or for another text); nothing ran`,
+          },
+        );
+      }
+      await this.emit({
+        type: 'review',
+        id,
+        statementIndex,
+        rule,
+        message: `approved by ${by}${because}`,
+        statement,
+        reviewId,
+        status: 'approved',
+        decidedBy: by,
+      });
+      run.reviewing = false;
+      // Exactly the text that was held and approved: `sql` and its statements, unchanged.
+      return this.runBatch(run, req, statements, performance.now(), { reviewId, approvedBy: by });
+    }
+    const message =
+      outcome.status === 'denied'
+        ? `denied by ${by}${because}`
+        : outcome.status === 'expired'
+          ? `nobody approved it in time: review ${reviewId} expired; nothing ran`
+          : `review ${reviewId} was cancelled${because}; nothing ran`;
+    return refused(
+      outcome.status,
+      { reviewId, decidedBy: review.decidedBy, message: this.safeText(message) },
+      {
+        type: 'blocked',
+        id,
+        statementIndex,
+        rule,
+        message,
+        statement,
+        code: `review_${outcome.status}`,
+      },
+    );
+  }
+
+  /**
+   * PostgreSQL's row estimate for each DML statement, for approvers. `EXPLAIN (FORMAT JSON)` only
+   * plans the statement (never ANALYZE, checked on the composed text), inside a READ ONLY
+   * transaction, or a read-only savepoint within the user's open transaction, rolled back either
+   * way. The estimate is the rows the statement would write: the input of the top ModifyTable
+   * node (whose own `Plan Rows` is 0 without RETURNING), else the top node's `Plan Rows`.
+   */
+  private async explainEstimates(statements: StatementInfo[]): Promise<SqlExplainEstimate[]> {
+    const out: SqlExplainEstimate[] = [];
+    for (const s of statements) {
+      if (!DML_KINDS.has(s.kind) && !s.tags.includes('writable-cte')) continue;
+      out.push({ statementIndex: s.index, kind: s.kind, ...(await this.explainOne(s)) });
+    }
+    return out;
+  }
+
+  private async explainOne(s: StatementInfo): Promise<{ planRows: number } | { error: string }> {
+    const text = `EXPLAIN (FORMAT JSON) ${s.text}\n`;
+    // Belt and braces: the composed text must be exactly one EXPLAIN, without ANALYZE.
+    const check = analyzeBatch(text);
+    const only = check.ok && check.statements.length === 1 ? check.statements[0] : undefined;
+    if (only?.kind !== 'ExplainStmt' || only.tags.includes('explain-analyze')) {
+      return { error: 'this statement cannot be explained on its own' };
+    }
+    const status = this.client.getTransactionStatus();
+    if (status !== 'I' && status !== 'T') {
+      return { error: 'not estimated: the session is in a failed transaction' };
+    }
+    const inUserTx = status === 'T';
+    try {
+      await this.client.query(inUserTx ? 'SAVEPOINT sallyport_explain' : 'BEGIN READ ONLY');
+      try {
+        if (inUserTx) await this.client.query('SET LOCAL transaction_read_only = on');
+        await this.client.query(`SET LOCAL statement_timeout = ${EXPLAIN_TIMEOUT_MS}`);
+        const res = await this.client.query({ text, queryMode: 'extended' } as pg.QueryConfig);
+        const rows = planRowsOf(res.rows[0]);
+        return rows === undefined ? { error: 'PostgreSQL returned no row estimate' } : { planRows: rows };
+      } finally {
+        if (inUserTx) {
+          await this.client.query('ROLLBACK TO SAVEPOINT sallyport_explain');
+          await this.client.query('RELEASE SAVEPOINT sallyport_explain');
+        } else {
+          await this.client.query('ROLLBACK');
+        }
+      }
+    } catch (err) {
+      if (isConnectionFatal(err)) {
+        this.connectionLost = true;
+        void this.close(lostReason(err as Error), 'connection_lost');
+      }
+      return { error: this.safeText(errorText(err)) };
+    }
+  }
+
+  private async runBatch(
+    run: ActiveRun,
+    req: RunRequest,
+    statements: StatementInfo[],
+    t0: number,
+    approval?: { reviewId: string; approvedBy: string },
+  ): Promise<void> {
+    const { id, sql } = req;
+    const verdictOf = approval
+      ? { verdict: 'review', reviewId: approval.reviewId, approvedBy: approval.approvedBy }
+      : { verdict: 'allow' };
     if (statements.length === 0) {
       return this.emit({ type: 'complete', id, statements: 0, durationMs: ms(t0) });
     }
@@ -474,7 +767,7 @@ export class SqlSession {
           statementIndex: s.index,
           statement: this.safeText(s.text),
           kind: s.kind,
-          verdict: 'allow',
+          ...verdictOf,
           outcome: 'ok',
           command: out.command,
           rowCount: out.rowCount,
@@ -501,7 +794,7 @@ export class SqlSession {
           statementIndex: current.index,
           statement: this.safeText(current.text),
           kind: current.kind,
-          verdict: 'allow',
+          ...verdictOf,
           outcome: cancelled ? 'cancelled' : 'error',
           ...(cancelled ? {} : { sqlstate: (err as { code?: string }).code ?? null }),
           rowCount: null,
@@ -792,6 +1085,31 @@ function withOffset(err: unknown, offset: number): unknown {
 function isConnectionFatal(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && (/^57P0[1-3]$/.test(code) || code.startsWith('08'));
+}
+
+function unique<T>(items: T[]): T[] {
+  return [...new Set(items)];
+}
+
+/** The estimate in one row of `EXPLAIN (FORMAT JSON)` (pg parses the json column). */
+function planRowsOf(row: unknown): number | undefined {
+  const value = (row as Record<string, unknown> | undefined)?.['QUERY PLAN'];
+  const doc = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+  type PlanNode = {
+    'Node Type'?: string;
+    'Plan Rows'?: number;
+    'Parent Relationship'?: string;
+    Plans?: PlanNode[];
+  };
+  const top = (Array.isArray(doc) ? (doc[0] as { Plan?: PlanNode } | undefined) : undefined)?.Plan;
+  if (!top) return undefined;
+  if (top['Node Type'] === 'ModifyTable') {
+    const input = top.Plans?.find(
+      (p) => p['Parent Relationship'] !== 'InitPlan' && p['Parent Relationship'] !== 'SubPlan',
+    );
+    if (typeof input?.['Plan Rows'] === 'number') return input['Plan Rows'];
+  }
+  return typeof top['Plan Rows'] === 'number' ? top['Plan Rows'] : undefined;
 }
 
 function errorText(err: unknown): string {
