@@ -1,14 +1,24 @@
 import { useEffect } from 'react';
 import { LogoMark } from './components/icons';
+import { selectView, useNav } from './components/nav';
+import { AccessOverlays, Screen, screenOf } from './components/Screens';
 import { Shell } from './components/Shell';
 import { SignIn } from './components/SignIn';
 import { TargetsView } from './components/TargetsView';
+import { useLiveEvents } from './state/events';
 import { selectError, selectStatus, useSession } from './state/session';
+import { selectHeading, useTabs } from './state/tabs';
 import { useTargets } from './state/targets';
+import { Workspace } from './tabs/Workspace';
 
 export function App() {
   const status = useSession(selectStatus);
   const error = useSession(selectError);
+  const heading = useTabs(selectHeading);
+  const view = useNav(selectView);
+  const screen = screenOf(view);
+  // One event socket while signed in: inbox, my access and the targets update live.
+  useLiveEvents(status);
 
   useEffect(() => {
     const session = useSession.getState();
@@ -50,8 +60,22 @@ export function App() {
     );
   }
   return (
-    <Shell title="Targets" subtitle="Servers and databases you can request access to">
-      <TargetsView />
+    <Shell
+      title={screen?.title ?? heading?.title ?? 'Targets'}
+      subtitle={
+        screen?.subtitle ??
+        heading?.subtitle ??
+        'Double-click a target to connect, or to request access to it'
+      }
+    >
+      {/* Hidden, not unmounted, behind the other screens: open sessions stay connected. */}
+      <div className="view-home" hidden={view !== 'targets'}>
+        <Workspace>
+          <TargetsView />
+        </Workspace>
+      </div>
+      {screen ? <Screen view={view} /> : null}
+      <AccessOverlays />
     </Shell>
   );
 }

@@ -1,7 +1,8 @@
 import type { ReactNode } from 'react';
 import { platform } from '../platform';
 import { initialsOf, selectDisplayName, selectMe, selectRoles, useSession } from '../state/session';
-import { BellOffIcon, LogoMark, SignOutIcon, TargetsIcon } from './icons';
+import { BellOffIcon, LogoMark, SignOutIcon } from './icons';
+import { LiveIndicator, MainNav } from './MainNav';
 
 function Sidebar() {
   const notifications = platform.notifications;
@@ -11,13 +12,9 @@ function Sidebar() {
         <LogoMark />
         <span>Sallyport</span>
       </div>
-      <nav className="nav" aria-label="Main">
-        <a className="nav-item active" href="/" aria-current="page">
-          <TargetsIcon />
-          Targets
-        </a>
-      </nav>
+      <MainNav />
       <div className="sidebar-foot">
+        <LiveIndicator />
         {notifications.available ? null : (
           <p className="platform-note" data-testid="platform-note">
             <BellOffIcon />

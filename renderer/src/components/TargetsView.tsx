@@ -1,5 +1,6 @@
 import type { TargetView } from '@sallyport/protocol';
 import { useEffect, useId } from 'react';
+import { useAccess } from '../state/access';
 import { selectHasRole, useSession } from '../state/session';
 import {
   labelPairs,
@@ -71,10 +72,35 @@ function Toolbar() {
   );
 }
 
+/** What double-click / Enter does on a row, by access state (see state/access.ts). */
+const ACTION_HINT: Record<TargetView['access']['state'], string> = {
+  none: 'request access',
+  pending: 'see the pending request',
+  active: 'open a session',
+  expiring: 'open a session',
+};
+
 function TargetRow({ t, activeLabel }: { t: TargetView; activeLabel: string | null }) {
   const setLabel = useTargets((s) => s.setLabel);
+  const activate = () => void useAccess.getState().activateTarget(t);
+  // Clicks and keys on the label chips keep their own meaning.
+  const onChip = (e: { target: EventTarget }) => (e.target as HTMLElement).closest('button') !== null;
   return (
-    <tr data-target-id={t.id}>
+    <tr
+      data-target-id={t.id}
+      className="target-row"
+      tabIndex={0}
+      title={`Double-click or press Enter to ${ACTION_HINT[t.access.state]}`}
+      onDoubleClick={(e) => {
+        if (!onChip(e)) activate();
+      }}
+      onKeyDown={(e) => {
+        if (e.key === 'Enter' && e.target === e.currentTarget) {
+          e.preventDefault();
+          activate();
+        }
+      }}
+    >
       <td>
         <div className="target-name">{t.name}</div>
         <div className="target-sub mono">{t.id}</div>
