@@ -17,11 +17,14 @@ import { resolveSession } from './session';
  * which runs one command and exits with its exit code.
  *
  * Exit codes: the remote command's; 128+n when it was killed by signal n;
- * 3 when the gateway refused (no grant, exec-only, …); 5 when the grant was
+ * 3 when the gateway refused (no grant, exec-only, …); 8 when the shell guardrails
+ * blocked the command or its review was not approved; 5 when the grant was
  * revoked or expired during the session; 255 when the gateway could not reach
  * or log in to the target (as `ssh` does).
  */
-export const SSH_EXIT = { refused: 3, revoked: 5, failed: 255 } as const;
+export const SSH_EXIT = { refused: 3, revoked: 5, guarded: 8, failed: 255 } as const;
+/** The shell guardrails refused the command (blocked by a rule, or its review was not approved): exit 8. */
+const GUARD_REFUSALS = new Set(['blocked', 'review_denied']);
 
 const REFUSALS = new Set([
   'no_grant',
@@ -33,7 +36,6 @@ const REFUSALS = new Set([
   'forbidden',
   'unauthenticated',
   'unauthorized',
-  'blocked',
 ]);
 const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, PIPE: 13, TERM: 15 };
 const HIGH_WATER_MARK = 1024 * 1024;
@@ -221,6 +223,7 @@ export function runTerminal(o: RunOptions): Promise<number> {
       }
       if (closed.code === 'client_closed') return resolve(exit?.code ?? 0);
       if (closed.code === 'revoked' || closed.code === 'expired') return resolve(SSH_EXIT.revoked);
+      if (GUARD_REFUSALS.has(closed.code)) return resolve(SSH_EXIT.guarded);
       return resolve(REFUSALS.has(closed.code) ? SSH_EXIT.refused : SSH_EXIT.failed);
     };
 

@@ -9,6 +9,7 @@ import type { WebSocket } from 'ws';
 import { userMessage } from '../../access/revocation';
 import { AccessError } from '../../access/service';
 import { type FilterFactory, identityFilters, type SessionObserver } from '../../protocols/ssh/filters';
+import { createShellGuard } from '../../protocols/ssh/guard-filter';
 import { createMaskingFilter } from '../../protocols/ssh/masking-filter';
 import { openSshRecording, type RecordingObserver } from '../../protocols/ssh/recording-observer';
 import { TerminalSession } from '../../protocols/ssh/session';
@@ -144,6 +145,19 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
         filters: async (fctx) => {
           const base = await (opts.filters ?? identityFilters)(fctx);
           const live = session;
+          // Shell guardrails (guard-filter.ts): opt-in per target with the label `guardrails: shell`.
+          if (target.labels?.guardrails === 'shell') {
+            const guard = await createShellGuard({
+              ctx: fctx,
+              ledger: ctx.ledger,
+              reviews: ctx.reviews,
+              grant,
+              requester: c,
+              kick: (m) => live?.input(m),
+            });
+            base.input.unshift(guard.input);
+            base.observers.push(guard.observer);
+          }
           // Output the masker releases by itself (idle drain, end of session): to the observers, and
           // to the client while the session runs.
           const masking = createMaskingFilter({
