@@ -1,25 +1,5 @@
 // More inline icons for the access, inbox and audit screens (same style as icons.tsx).
-import type { ReactNode } from 'react';
-
-function Icon({ children, size = 16 }: { children: ReactNode; size?: number }) {
-  return (
-    <svg
-      className="icon"
-      width={size}
-      height={size}
-      viewBox="0 0 24 24"
-      fill="none"
-      stroke="currentColor"
-      strokeWidth="2"
-      strokeLinecap="round"
-      strokeLinejoin="round"
-      aria-hidden="true"
-      focusable="false"
-    >
-      {children}
-    </svg>
-  );
-}
+import { Icon } from './icons';
 
 export const KeyIcon = () => (
   <Icon>

@@ -1,7 +1,8 @@
 // Small inline icons (stroke style, currentColor), so the console loads nothing from elsewhere.
 import type { ReactNode } from 'react';
 
-function Icon({ children, size = 16 }: { children: ReactNode; size?: number }) {
+/** The one icon frame: 24×24 viewBox, stroke style, currentColor. Other icon modules draw inside it. */
+export function Icon({ children, size = 16 }: { children: ReactNode; size?: number }) {
   return (
     <svg
       className="icon"

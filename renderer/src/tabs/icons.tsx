@@ -1,24 +1,9 @@
 // Icons of the tab area (stroke style, currentColor, inline: the console loads nothing from elsewhere).
 import type { ReactNode } from 'react';
+import { Icon as BaseIcon } from '../components/icons';
 
 function Icon({ children, size = 14 }: { children: ReactNode; size?: number }) {
-  return (
-    <svg
-      className="icon"
-      width={size}
-      height={size}
-      viewBox="0 0 24 24"
-      fill="none"
-      stroke="currentColor"
-      strokeWidth="2"
-      strokeLinecap="round"
-      strokeLinejoin="round"
-      aria-hidden="true"
-      focusable="false"
-    >
-      {children}
-    </svg>
-  );
+  return <BaseIcon size={size}>{children}</BaseIcon>;
 }
 
 export const TerminalIcon = () => (
