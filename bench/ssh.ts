@@ -17,14 +17,19 @@
  * bench/results/ssh-<ts>.json. No assertions.
  *
  * Knobs: SALLYPORT_BENCH_MB, SALLYPORT_BENCH_ECHO_SAMPLES (300), SALLYPORT_BENCH_SESSIONS (200),
- * SALLYPORT_BENCH_PROFILE=1 (CPU profiles of the gateway during its phases, see support.ts).
+ * SALLYPORT_BENCH_PROFILE=1 (CPU profiles of the gateway during its phases, see support.ts),
+ * SALLYPORT_BENCH_FRAMES=json (gateway output as JSON + base64 frames instead of binary frames).
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { RunningSshd } from '@sallyport/gateway-server/devstack';
 import type { TestGateway } from '@sallyport/gateway-server/rig';
-import type { TerminalClientMessage, TerminalServerMessage } from '@sallyport/protocol';
+import {
+  decodeBinaryOutput,
+  type TerminalClientMessage,
+  type TerminalServerMessage,
+} from '@sallyport/protocol';
 import { Client, type ClientChannel } from 'ssh2';
 import WebSocket from 'ws';
 import {
@@ -65,6 +70,9 @@ const ECHO_CHAR = 'k';
 /** `zero` (the issue's figure: one endless line of 'A') or `urandom` (random base64: other masker paths). */
 const SOURCE = process.env.SALLYPORT_BENCH_SOURCE === 'urandom' ? 'urandom' : 'zero';
 const bulkCommand = (bytes: number) => `head -c ${bytes} /dev/${SOURCE} | base64 -w 0`;
+/** Output framing the gateway clients ask for: `binary` (binaryOutput: true, as the CLI does) or `json` (base64). */
+const FRAMES = process.env.SALLYPORT_BENCH_FRAMES === 'json' ? 'json' : 'binary';
+const framing = FRAMES === 'binary' ? { binaryOutput: true } : {};
 /** What `base64 -w 0` prints for `bytes` input bytes. */
 const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
 
@@ -166,8 +174,16 @@ function openGatewayTerm(
   let closedFrame: { code: string; reason: string } | undefined;
   let onReady: ((r: Extract<TerminalServerMessage, { type: 'ready' }>) => void) | undefined;
   let lastNotice = '';
-  ws.on('message', (raw: Buffer) => {
+  ws.on('message', (raw: Buffer, isBinary: boolean) => {
     const at = performance.now();
+    if (isBinary) {
+      const o = decodeBinaryOutput(raw);
+      if (o === null) return;
+      outputFrames++;
+      const data = Buffer.from(o.data.buffer, o.data.byteOffset, o.data.length);
+      for (const fn of outputFns) fn(data, at);
+      return;
+    }
     const f = JSON.parse(raw.toString('utf8')) as TerminalServerMessage;
     if (f.type === 'output') {
       outputFrames++;
@@ -220,6 +236,7 @@ const shellOpen = (grantId: string): TerminalClientMessage => ({
   mode: 'shell',
   cols: 80,
   rows: 24,
+  ...framing,
 });
 
 async function gatewayThroughput(a: { gw: GatewayInfo; command: string }): Promise<ThroughputResult> {
@@ -232,6 +249,7 @@ async function gatewayThroughput(a: { gw: GatewayInfo; command: string }): Promi
     command: a.command,
     cols: 80,
     rows: 24,
+    ...framing,
   });
   const opened = performance.now();
   let bytes = 0;
@@ -623,7 +641,7 @@ async function main() {
           '',
         ],
         [
-          'gateway (terminal channel, exec)',
+          `gateway (terminal channel, exec, ${FRAMES} frames)`,
           fmtInt(viaGw.bytes),
           fmt(viaGw.openMs, 1),
           fmt(viaGw.streamMs / 1000),
@@ -706,7 +724,7 @@ async function main() {
         command,
         expectedBytes: expected,
         direct: { ...direct, mbPerS: directMBs },
-        gateway: { ...viaGw, mbPerS: gatewayMBs, gatewayCpuSeconds, recording },
+        gateway: { ...viaGw, frames: FRAMES, mbPerS: gatewayMBs, gatewayCpuSeconds, recording },
         ratio: gatewayMBs / directMBs,
         goal: 0.5,
         met: gatewayMBs / directMBs >= 0.5,

@@ -1,6 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import {
   createGatewayClient,
+  decodeBinaryOutput,
   type GrantView,
   type TerminalClientMessage,
   TerminalServerMessage,
@@ -117,6 +118,7 @@ export function registerSshCommand(program: Command, io: Io, env: NodeJS.Process
             ...(interactive ? {} : { command: remoteCommand(command) }),
             cols: process.stdout.columns || 80,
             rows: process.stdout.rows || 24,
+            binaryOutput: true,
           },
           forwardStdin: interactive || Boolean(opts.stdin),
         });
@@ -228,7 +230,14 @@ export function runTerminal(o: RunOptions): Promise<number> {
     };
 
     ws.on('open', () => sendMsg(o.open));
-    ws.on('message', (data: Buffer) => {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) {
+        // Output, when opened with binaryOutput: the stream byte, then the bytes.
+        const frame = decodeBinaryOutput(data);
+        if (frame)
+          write(frame.stream, Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.length));
+        return;
+      }
       let parsed: ReturnType<typeof TerminalServerMessage.safeParse>;
       try {
         parsed = TerminalServerMessage.safeParse(JSON.parse(data.toString('utf8')));

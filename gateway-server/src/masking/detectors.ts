@@ -222,6 +222,18 @@ function partialPrefixAt(text: string, prefix: string, caseInsensitive = false):
   return -1;
 }
 
+/**
+ * text.indexOf(head + rest, from), found by `rest`: a literal whose first character is frequent
+ * (`e` of `eyJ` in prose, `A` of `AKIA` in base64 output) is found faster by a rarer part.
+ */
+function indexOfBy(text: string, head: string, rest: string, from: number): number {
+  const k = head.length;
+  for (let q = text.indexOf(rest, from + k); q !== -1; q = text.indexOf(rest, q + 1)) {
+    if (text.startsWith(head, q - k)) return q - k;
+  }
+  return -1;
+}
+
 // -------------------------------------------------------------------- e-mail
 
 const LOCAL_MAX = 64;
@@ -279,8 +291,10 @@ function scanEmail(text: string, out: Match[]): void {
 function pendingEmail(text: string, strongOnly: boolean): Pending | null {
   const n = text.length;
   let start = n;
-  const at = text.lastIndexOf('@');
-  if (at !== -1 && n - at - 1 < DOMAIN_MAX) {
+  // Only an '@' among the last DOMAIN_MAX characters can still be open.
+  let at = -1;
+  for (let k = text.indexOf('@', Math.max(0, n - DOMAIN_MAX)); k !== -1; k = text.indexOf('@', k + 1)) at = k;
+  if (at !== -1) {
     let i = at + 1;
     while (i < n) {
       const c = text.charCodeAt(i);
@@ -380,81 +394,90 @@ function scanCards(text: string, out: Match[]): void {
       i++;
       continue;
     }
-    // A chain: digit groups joined by exactly one space or dash.
-    const chainStart = i;
-    let G = 0;
-    let digits = 0;
-    let j = i;
-    for (;;) {
-      if (G === groupStarts.length) {
-        const grow = (a: Int32Array): Int32Array => {
-          const b = new Int32Array(a.length * 2);
-          b.set(a);
-          return b;
-        };
-        groupStarts = grow(groupStarts);
-        groupEnds = grow(groupEnds);
-        groupSeps = grow(groupSeps);
-      }
-      groupStarts[G] = j;
-      while (j < n && isDigit(text.charCodeAt(j))) j++;
-      groupEnds[G] = j;
-      digits += j - groupStarts[G]!;
-      const s = text.charCodeAt(j);
-      if ((s === 32 || s === 45) && isDigit(text.charCodeAt(j + 1))) {
-        groupSeps[G++] = s;
-        j++;
-        continue;
-      }
-      G++;
-      break;
+    i = scanCardChain(text, out, i);
+  }
+}
+
+/**
+ * Parses the digit chain starting at `i` (a digit that does not continue an earlier chain) and
+ * appends the cards found in it; returns the chain's end. Chains are independent of each other.
+ */
+function scanCardChain(text: string, out: Match[], i: number): number {
+  const n = text.length;
+  // A chain: digit groups joined by exactly one space or dash.
+  const chainStart = i;
+  let G = 0;
+  let digits = 0;
+  let j = i;
+  for (;;) {
+    if (G === groupStarts.length) {
+      const grow = (a: Int32Array): Int32Array => {
+        const b = new Int32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      groupStarts = grow(groupStarts);
+      groupEnds = grow(groupEnds);
+      groupSeps = grow(groupSeps);
     }
-    const chainEnd = j;
-    i = j;
-    if (digits < CARD_MIN) continue;
-    // Long unbroken runs: a card may be inside one, with no boundary to find it by.
-    let hidden = false;
-    for (let g = 0; g < G; g++) {
-      const len = groupEnds[g]! - groupStarts[g]!;
-      if (len > CARD_MAX && len <= LONG_RUN_MAX && runHidesCard(text, groupStarts[g]!, groupEnds[g]!)) {
-        out.push({ start: groupStarts[g]!, end: groupEnds[g]! });
-        hidden = true;
-      }
+    groupStarts[G] = j;
+    while (j < n && isDigit(text.charCodeAt(j))) j++;
+    groupEnds[G] = j;
+    digits += j - groupStarts[G]!;
+    const s = text.charCodeAt(j);
+    if ((s === 32 || s === 45) && isDigit(text.charCodeAt(j + 1))) {
+      groupSeps[G++] = s;
+      j++;
+      continue;
     }
-    if (hidden) continue;
-    // Left: not glued to a word, not a phone number (+), not the fraction of a decimal.
-    const l = text.charCodeAt(chainStart - 1);
-    const leftOk = !isAlnum(l) && l !== 43 && !(l === 46 && isDigit(text.charCodeAt(chainStart - 2)));
-    const r = text.charCodeAt(chainEnd);
-    const rightOk = !isAlnum(r) && !(r === 46 && isDigit(text.charCodeAt(chainEnd + 1)));
-    let lastEnd = -1;
-    for (let a = 0; a < G; a++) {
-      if (a === 0 && !leftOk) continue;
-      const first = text.charCodeAt(groupStarts[a]!);
-      if (first < 50 || first > 54) continue; // major industry identifier 2-6
-      const lenA = groupEnds[a]! - groupStarts[a]!;
-      let total = 0;
-      for (let b = a; b < G; b++) {
-        const lenB = groupEnds[b]! - groupStarts[b]!;
-        total += lenB;
-        if (total > CARD_MAX) break;
-        if (b > a) {
-          if (lenA < 4 || lenA > 6 || lenB < 3 || lenB > 6) break;
-          if (groupSeps[b - 1] !== groupSeps[a]) break;
-        }
-        if (total < CARD_MIN) continue;
-        if (b === G - 1 && !rightOk) continue;
-        if (!luhn(text, a, b)) continue;
-        const start = groupStarts[a]!;
-        const end = groupEnds[b]!;
-        if (lastEnd !== -1 && start < lastEnd) {
-          const last = out[out.length - 1]!;
-          if (end > last.end) last.end = end;
-        } else out.push({ start, end });
-        lastEnd = Math.max(lastEnd, end);
-      }
+    G++;
+    break;
+  }
+  const chainEnd = j;
+  if (digits < CARD_MIN) return chainEnd;
+  // Long unbroken runs: a card may be inside one, with no boundary to find it by.
+  let hidden = false;
+  for (let g = 0; g < G; g++) {
+    const len = groupEnds[g]! - groupStarts[g]!;
+    if (len > CARD_MAX && len <= LONG_RUN_MAX && runHidesCard(text, groupStarts[g]!, groupEnds[g]!)) {
+      out.push({ start: groupStarts[g]!, end: groupEnds[g]! });
+      hidden = true;
     }
   }
+  if (hidden) return chainEnd;
+  // Left: not glued to a word, not a phone number (+), not the fraction of a decimal.
+  const l = text.charCodeAt(chainStart - 1);
+  const leftOk = !isAlnum(l) && l !== 43 && !(l === 46 && isDigit(text.charCodeAt(chainStart - 2)));
+  const r = text.charCodeAt(chainEnd);
+  const rightOk = !isAlnum(r) && !(r === 46 && isDigit(text.charCodeAt(chainEnd + 1)));
+  let lastEnd = -1;
+  for (let a = 0; a < G; a++) {
+    if (a === 0 && !leftOk) continue;
+    const first = text.charCodeAt(groupStarts[a]!);
+    if (first < 50 || first > 54) continue; // major industry identifier 2-6
+    const lenA = groupEnds[a]! - groupStarts[a]!;
+    let total = 0;
+    for (let b = a; b < G; b++) {
+      const lenB = groupEnds[b]! - groupStarts[b]!;
+      total += lenB;
+      if (total > CARD_MAX) break;
+      if (b > a) {
+        if (lenA < 4 || lenA > 6 || lenB < 3 || lenB > 6) break;
+        if (groupSeps[b - 1] !== groupSeps[a]) break;
+      }
+      if (total < CARD_MIN) continue;
+      if (b === G - 1 && !rightOk) continue;
+      if (!luhn(text, a, b)) continue;
+      const start = groupStarts[a]!;
+      const end = groupEnds[b]!;
+      if (lastEnd !== -1 && start < lastEnd) {
+        const last = out[out.length - 1]!;
+        if (end > last.end) last.end = end;
+      } else out.push({ start, end });
+      lastEnd = Math.max(lastEnd, end);
+    }
+  }
+  return chainEnd;
 }
 
 /**
@@ -652,28 +675,36 @@ function ibanChecksumOk(text: string, start: number, end: number): boolean {
 function scanIban(text: string, out: Match[]): void {
   const n = text.length;
   for (let i = 0; i + 15 <= n; i++) {
-    const c0 = text.charCodeAt(i);
-    if (!isUpper(c0)) continue;
-    if (isAlnum(text.charCodeAt(i - 1))) continue;
-    const c1 = text.charCodeAt(i + 1);
-    if (!isUpper(c1) || !isDigit(text.charCodeAt(i + 2)) || !isDigit(text.charCodeAt(i + 3))) continue;
-    const length = IBAN_LENGTHS.get(c0 * 256 + c1);
-    if (length === undefined) continue;
-    let j = i + 4;
-    let count = 4;
-    while (j < n && count < length) {
-      const c = text.charCodeAt(j);
-      if (isUpperDigit(c)) {
-        count++;
-        j++;
-      } else if (c === 32 && text.charCodeAt(j - 1) !== 32 && isUpperDigit(text.charCodeAt(j + 1))) j++;
-      else break;
-    }
-    if (count < length || isAlnum(text.charCodeAt(j))) continue;
-    if (!ibanChecksumOk(text, i, j)) continue;
+    const j = ibanAt(text, i);
+    if (j === -1) continue;
     out.push({ start: i, end: j });
     i = j - 1;
   }
+}
+
+/** End of the IBAN starting at i, or -1. */
+function ibanAt(text: string, i: number): number {
+  const n = text.length;
+  const c0 = text.charCodeAt(i);
+  if (!isUpper(c0)) return -1;
+  if (isAlnum(text.charCodeAt(i - 1))) return -1;
+  const c1 = text.charCodeAt(i + 1);
+  if (!isUpper(c1) || !isDigit(text.charCodeAt(i + 2)) || !isDigit(text.charCodeAt(i + 3))) return -1;
+  const length = IBAN_LENGTHS.get(c0 * 256 + c1);
+  if (length === undefined) return -1;
+  let j = i + 4;
+  let count = 4;
+  while (j < n && count < length) {
+    const c = text.charCodeAt(j);
+    if (isUpperDigit(c)) {
+      count++;
+      j++;
+    } else if (c === 32 && text.charCodeAt(j - 1) !== 32 && isUpperDigit(text.charCodeAt(j + 1))) j++;
+    else break;
+  }
+  if (count < length || isAlnum(text.charCodeAt(j))) return -1;
+  if (!ibanChecksumOk(text, i, j)) return -1;
+  return j;
 }
 
 function ibanPrefixLive(text: string, s: number): boolean {
@@ -734,18 +765,34 @@ export const nationalIdDetector = define({
 // ----------------------------------------------------------------------- JWT
 
 function scanJwt(text: string, out: Match[]): void {
+  scanJwtRuns(text, out);
+}
+
+/**
+ * Appends the JWTs of text; returns the start of the first `eyJ` whose token run reaches the end of
+ * the text (what `pendingJwt` holds), or -1. The first two dots of each run are noted on the way.
+ */
+function scanJwtRuns(text: string, out: Match[]): number {
   const n = text.length;
   let from = 0;
+  let open = -1;
   for (;;) {
-    const p = text.indexOf('eyJ', from);
-    if (p === -1) return;
+    const p = indexOfBy(text, 'e', 'yJ', from);
+    if (p === -1) return open;
     let j = p + 3;
-    while (j < n && isJwtChar(text.charCodeAt(j))) j++;
+    let d1 = -1;
+    let d2 = -1;
+    for (; j < n; j++) {
+      const c = text.charCodeAt(j);
+      if (c === 46) {
+        if (d1 === -1) d1 = j;
+        else if (d2 === -1) d2 = j;
+      } else if (!isB64UrlChar(c)) break;
+    }
     from = j;
-    const d1 = text.indexOf('.', p);
-    if (d1 === -1 || d1 >= j || d1 - p < 10) continue;
-    const d2 = text.indexOf('.', d1 + 1);
-    if (d2 === -1 || d2 >= j || d2 - d1 < 3) continue;
+    if (j === n && open === -1) open = p;
+    if (d1 === -1 || d1 - p < 10) continue;
+    if (d2 === -1 || d2 - d1 < 3) continue;
     let e = j;
     while (e > d2 && text.charCodeAt(e - 1) === 46) e--;
     out.push({ start: p, end: e });
@@ -759,6 +806,18 @@ function pendingJwt(text: string, strongOnly: boolean): Pending | null {
   if (r === n) return null;
   const p = text.indexOf('eyJ', r);
   if (p !== -1) return { start: p, kind: 'run', isRunChar: isJwtChar };
+  if (strongOnly) return null;
+  const q = partialPrefixAt(text, 'eyJ');
+  return q === -1 ? null : { start: q, kind: 'bounded' };
+}
+
+/**
+ * pendingJwt, given the first `eyJ` whose token run reaches the end of the text (scanJwtRuns): it is
+ * the first `eyJ` of the trailing run. Without one, a partial `e`/`ey` at the end (token characters,
+ * so the trailing run is not empty) is what is left.
+ */
+function jwtPendingFrom(text: string, open: number, strongOnly: boolean): Pending | null {
+  if (open !== -1) return { start: open, kind: 'run', isRunChar: isJwtChar };
   if (strongOnly) return null;
   const q = partialPrefixAt(text, 'eyJ');
   return q === -1 ? null : { start: q, kind: 'bounded' };
@@ -779,6 +838,104 @@ interface TokenSpec {
   prefix: string;
   isChar: (c: number) => boolean;
   min: number;
+  /**
+   * The fast path finds the prefix by the part of it from this offset on, two or three characters
+   * (`KIA` for `AKIA`): a prefix that starts with a letter as common as `A` in base64 output is
+   * found much faster by its rarer rest. Default 0: by its first two characters.
+   */
+  skip?: number;
+}
+
+interface CompiledToken extends TokenSpec {
+  /** Index of this prefix's slot in TextIndex.tokenOpen. */
+  slot: number;
+}
+
+/** Prefixes found together: every occurrence of `anchor` at `offset` in one of them is checked. */
+interface AnchorGroup {
+  anchor: string;
+  offset: number;
+  specs: CompiledToken[];
+}
+
+let tokenSlots = 0;
+const tokenFast = new Map<DetectorId, FastDetector>();
+
+function anchorGroups(specs: readonly CompiledToken[]): AnchorGroup[] {
+  const groups: AnchorGroup[] = [];
+  for (const spec of specs) {
+    const offset = spec.skip ?? 0;
+    const anchor = spec.prefix.slice(offset, offset === 0 ? 2 : undefined);
+    let g = groups.find((x) => x.anchor === anchor && x.offset === offset);
+    if (g === undefined) {
+      g = { anchor, offset, specs: [] };
+      groups.push(g);
+    }
+    g.specs.push(spec);
+  }
+  return groups;
+}
+
+/**
+ * scanTokens for the fast path: all occurrences of every prefix are collected in one pass per anchor,
+ * then each prefix is visited in the same order as scanTokens (the next occurrence at or after the
+ * end of the previous token). Also notes, per prefix, the first visited occurrence whose token run
+ * reaches the end of the text, which is what pendingTokens finds.
+ */
+function scanTokenRuns(
+  specs: readonly CompiledToken[],
+  groups: readonly AnchorGroup[],
+  needs: readonly string[],
+  text: string,
+  out: Match[],
+  open: Int32Array,
+): void {
+  for (const need of needs) if (text.indexOf(need) === -1) return;
+  const n = text.length;
+  let found: number[][] | null = null;
+  for (const g of groups) {
+    for (let q = text.indexOf(g.anchor, g.offset); q !== -1; q = text.indexOf(g.anchor, q + 1)) {
+      const p = q - g.offset;
+      for (const spec of g.specs) {
+        if (!text.startsWith(spec.prefix, p)) continue;
+        found ??= specs.map(() => []);
+        found[specs.indexOf(spec)]!.push(p);
+      }
+    }
+  }
+  if (found === null) return;
+  for (let k = 0; k < specs.length; k++) {
+    const spec = specs[k]!;
+    let from = 0;
+    for (const p of found[k]!) {
+      if (p < from) continue;
+      const bodyStart = p + spec.prefix.length;
+      let j = bodyStart;
+      while (j < n && spec.isChar(text.charCodeAt(j))) j++;
+      if (j - bodyStart >= spec.min) out.push({ start: p, end: j });
+      if (j === n && open[spec.slot] === -1) open[spec.slot] = p;
+      from = j;
+    }
+  }
+}
+
+/** pendingTokens from what scanTokenRuns noted. */
+function pendingTokenRuns(
+  specs: readonly CompiledToken[],
+  text: string,
+  strongOnly: boolean,
+  open: Int32Array,
+): Pending | null {
+  let best: Pending | null = null;
+  for (const spec of specs) {
+    const p = open[spec.slot]!;
+    if (p !== -1) best = minPending(best, { start: p, kind: 'run', isRunChar: spec.isChar });
+    if (!strongOnly) {
+      const q = partialPrefixAt(text, spec.prefix);
+      if (q !== -1) best = minPending(best, { start: q, kind: 'bounded' });
+    }
+  }
+  return best;
 }
 
 function commonStem(specs: readonly TokenSpec[]): string {
@@ -828,14 +985,27 @@ function pendingTokens(specs: readonly TokenSpec[], text: string, strongOnly: bo
   return best;
 }
 
+/** `needs`: strings every prefix contains (checked first: without them, no token). */
 function tokenDetector(
   id: DetectorId,
   description: string,
   specs: readonly TokenSpec[],
   mayMatch: (f: TextFeatures) => boolean,
+  needs: readonly string[],
 ): Detector {
   const minLength = Math.min(...specs.map((s) => s.prefix.length + s.min));
   const stem = commonStem(specs);
+  const compiled: CompiledToken[] = specs.map((s) => {
+    for (const need of needs) {
+      if (!s.prefix.includes(need)) throw new Error(`token prefix ${s.prefix} does not contain ${need}`);
+    }
+    return { ...s, slot: tokenSlots++ };
+  });
+  const groups = anchorGroups(compiled);
+  tokenFast.set(id, {
+    scan: (text, out, ix) => scanTokenRuns(compiled, groups, needs, text, out, ix.tokenOpen),
+    pending: (text, strongOnly, ix) => pendingTokenRuns(compiled, text, strongOnly, ix.tokenOpen),
+  });
   return define({
     id,
     description,
@@ -850,17 +1020,19 @@ export const awsKeyDetector = tokenDetector(
   'aws-access-key',
   'AWS access key id: AKIA or ASIA followed by 16 upper-case letters or digits',
   [
-    { prefix: 'AKIA', isChar: isUpperDigit, min: 16 },
-    { prefix: 'ASIA', isChar: isUpperDigit, min: 16 },
+    { prefix: 'AKIA', isChar: isUpperDigit, min: 16, skip: 2 },
+    { prefix: 'ASIA', isChar: isUpperDigit, min: 16, skip: 2 },
   ],
   (f) => f.upper >= 4,
+  [],
 );
 
 export const gcpKeyDetector = tokenDetector(
   'gcp-key',
   'Google API key: AIza followed by 35 base64url characters',
-  [{ prefix: 'AIza', isChar: isB64UrlChar, min: 35 }],
+  [{ prefix: 'AIza', isChar: isB64UrlChar, min: 35, skip: 1 }],
   (f) => f.upper >= 2,
+  [],
 );
 
 export const githubTokenDetector = tokenDetector(
@@ -875,6 +1047,7 @@ export const githubTokenDetector = tokenDetector(
     { prefix: 'github_pat_', isChar: isAlnumUnderscore, min: 22 },
   ],
   () => true,
+  ['_'],
 );
 
 export const slackTokenDetector = tokenDetector(
@@ -882,6 +1055,7 @@ export const slackTokenDetector = tokenDetector(
   'Slack token: xoxa-/xoxb-/xoxp-/xoxr-/xoxs- followed by at least 10 characters',
   ['xoxa-', 'xoxb-', 'xoxp-', 'xoxr-', 'xoxs-'].map((prefix) => ({ prefix, isChar: isAlnumDash, min: 10 })),
   (f) => f.dash,
+  ['-', 'xox'],
 );
 
 // --------------------------------------------------------------- private keys
@@ -999,15 +1173,27 @@ export const privateKeyDetector = define({
 
 // --------------------------------------------------------- bearer credentials
 
+const BEARER_WORDS = [
+  ['Bearer', 'bearer'],
+  ['BEARER', 'bEARER'],
+] as const;
+
 /** Calls visit(tokenStart, tokenEnd, openAt) for `Bearer <token>`; openAt >= 0 when undecided. */
 function eachBearer(text: string, visit: (start: number, end: number) => void): number {
   const n = text.length;
   let open = -1;
-  for (const needle of ['earer', 'EARER']) {
+  for (const [w1, w2] of BEARER_WORDS) {
+    // Occurrences of the needle (earer, EARER) that follow a B or b, in order: the others are
+    // skipped below anyway, and an occurrence cannot overlap another.
+    let at1 = -2;
+    let at2 = -2;
     let from = 0;
     for (;;) {
-      const p = text.indexOf(needle, from);
-      if (p === -1) break;
+      if (at1 !== -1 && at1 < from - 1) at1 = text.indexOf(w1, Math.max(0, from - 1));
+      if (at2 !== -1 && at2 < from - 1) at2 = text.indexOf(w2, Math.max(0, from - 1));
+      const w = at1 === -1 ? at2 : at2 === -1 ? at1 : Math.min(at1, at2);
+      if (w === -1) break;
+      const p = w + 1;
       from = p + 5;
       const b = text.charCodeAt(p - 1);
       if ((b !== 66 && b !== 98) || isAlnum(text.charCodeAt(p - 2))) continue;
@@ -1040,14 +1226,22 @@ export const bearerDetector = define({
     });
   },
   pending(text, strongOnly) {
-    const open = eachBearer(text, () => {});
-    if (open !== -1) return { start: open, kind: 'run', isRunChar: isBearerChar };
-    if (strongOnly) return null;
-    const q = partialPrefixAt(text, 'bearer ', true);
-    if (q !== -1 && !isAlnum(text.charCodeAt(q - 1))) return { start: q, kind: 'bounded' };
-    return null;
+    return bearerPendingFrom(
+      text,
+      eachBearer(text, () => {}),
+      strongOnly,
+    );
   },
 });
+
+/** The bearer detector's pending, given eachBearer's result. */
+function bearerPendingFrom(text: string, open: number, strongOnly: boolean): Pending | null {
+  if (open !== -1) return { start: open, kind: 'run', isRunChar: isBearerChar };
+  if (strongOnly) return null;
+  const q = partialPrefixAt(text, 'bearer ', true);
+  if (q !== -1 && !isAlnum(text.charCodeAt(q - 1))) return { start: q, kind: 'bounded' };
+  return null;
+}
 
 // ------------------------------------------------------------ URL credentials
 
@@ -1074,34 +1268,36 @@ function urlPassword(text: string, p: number): Match | 'open' | null {
   return { start: pw, end: k };
 }
 
+function scanUrlCredentials(text: string, out: Match[]): void {
+  let from = 0;
+  for (;;) {
+    const p = indexOfBy(text, ':', '//', from);
+    if (p === -1) return;
+    from = p + 3;
+    const m = urlPassword(text, p);
+    if (m !== null && m !== 'open') {
+      out.push(m);
+      from = m.end;
+    }
+  }
+}
+
 export const urlCredentialsDetector = define({
   id: 'url-credentials',
   description: 'password in a URL: scheme://user:password@host (only the password is masked)',
   minLength: 9,
   mayMatch: (f) => f.colon && f.at,
-  scan(text, out) {
-    let from = 0;
-    for (;;) {
-      const p = text.indexOf('://', from);
-      if (p === -1) return;
-      from = p + 3;
-      const m = urlPassword(text, p);
-      if (m !== null && m !== 'open') {
-        out.push(m);
-        from = m.end;
-      }
-    }
-  },
+  scan: scanUrlCredentials,
   pending(text, strongOnly) {
     const n = text.length;
     let best: Pending | null = null;
-    const limit = n - (URL_USER_MAX + URL_PASSWORD_MAX + 8);
-    for (
-      let p = text.lastIndexOf('://');
-      p !== -1 && p >= limit;
-      p = p > 0 ? text.lastIndexOf('://', p - 1) : -1
-    ) {
-      if (urlPassword(text, p) === 'open') best = { start: p, kind: 'bounded' };
+    // The earliest open one among the last few hundred characters.
+    const limit = Math.max(0, n - (URL_USER_MAX + URL_PASSWORD_MAX + 8));
+    for (let p = text.indexOf('://', limit); p !== -1; p = text.indexOf('://', p + 1)) {
+      if (urlPassword(text, p) === 'open') {
+        best = { start: p, kind: 'bounded' };
+        break;
+      }
     }
     if (best === null && !strongOnly) {
       const q = partialPrefixAt(text, '://');
@@ -1110,6 +1306,268 @@ export const urlCredentialsDetector = define({
     return best;
   },
 });
+
+// ------------------------------------------------- fast path for long texts
+
+/**
+ * Texts of at least this length (terminal output, big cells) are scanned through a TextIndex and the
+ * FAST_DETECTORS below, which find exactly what the detectors' `scan` finds behind the masker's gates
+ * (minLength, mayMatch) and answer `pending` exactly alike, with less work per character:
+ * - one sparse pass (every sixth character) finds the digit chains of six digits or more: cards,
+ *   SSNs and NINOs are looked for in those chains only; a regular expression finds where an IBAN
+ *   can start (two letters and two digits at a word start);
+ * - everything anchored by a literal (`@`, `eyJ`, `AKIA`, `-----BEGIN `…) is found by native
+ *   `indexOf`, by its rarer part (`yJ`, `IA`), after checking for characters it needs (no `_`, no
+ *   `ghp_`; no `.`, no JWT), and each literal is searched for once: what a scan learns about the
+ *   end of the text (an open token run, an open key block) is kept for `pending`;
+ * - `pending` only looks at the end of the text.
+ * The text should be flat (not a concatenation or a slice of another string): reading it character
+ * by character is then about twice as fast.
+ * The gates are not evaluated: a match implies them (a card implies a chain of 13 digits, `AKIA`
+ * four upper-case letters…), except for an IBAN, whose gate (digits) is checked. Above every
+ * detector's minLength.
+ */
+export const FAST_MIN_LENGTH = 256;
+
+export interface FastDetector {
+  /** Same matches as the detector's `scan` would append if the masker's gates let it run. */
+  scan(text: string, out: Match[], ix: TextIndex): void;
+  /** Same as the detector's `pending`; to be called after `scan` on the same index. */
+  pending(text: string, strongOnly: boolean, ix: TextIndex): Pending | null;
+}
+
+/** Per-text facts shared by the fast detectors; see FAST_MIN_LENGTH. */
+export class TextIndex {
+  /** Maximal digit chains (as textFeatures counts them) with at least 6 digits, in order. */
+  readonly chainStart: number[] = [];
+  readonly chainEnd: number[] = [];
+  readonly chainDigits: number[] = [];
+  /** Largest chainDigits (0 when there is no chain of 6 digits or more). */
+  maxChain = 0;
+  /** The text has a digit. */
+  private readonly digits: boolean;
+
+  /** Left by the fast scans for their pending (-1: none). */
+  jwtOpen = -1;
+  keyOpen = -1;
+  bearerOpen = -1;
+  readonly tokenOpen: Int32Array;
+  private dashAt = -2;
+
+  constructor(readonly text: string) {
+    this.tokenOpen = new Int32Array(tokenSlots).fill(-1);
+    const n = text.length;
+    // Text without a digit (base64 of zeros…) has neither chains nor IBANs: ten native searches
+    // that fail are cheaper than the loop below.
+    this.digits = hasDigit(text);
+    if (!this.digits) return;
+    // A chain of 6 digits or more spans 6 characters or more, each a digit or a separator between
+    // two digits: one of them is at a position p = 5 (mod 6). (Reads stay within the text: an
+    // out-of-bounds charCodeAt deoptimizes this loop.)
+    let walked = 0;
+    for (let p = 5; p < n; p += 6) {
+      const c = text.charCodeAt(p);
+      if (c <= 57 && c >= 48) {
+        if (p >= walked) walked = this.walk(p);
+      } else if ((c === 32 || c === 45) && p >= walked && p + 1 < n) {
+        if (isDigit(text.charCodeAt(p - 1)) && isDigit(text.charCodeAt(p + 1))) walked = this.walk(p - 1);
+      }
+    }
+  }
+
+  /** Records the chain around the digit at q; returns its end. */
+  private walk(q: number): number {
+    const t = this.text;
+    const n = t.length;
+    // Right from the digit at q, then left from it: each character of the chain is read once.
+    let digits = 1;
+    let e = q + 1;
+    while (e < n) {
+      const c = t.charCodeAt(e);
+      if (c <= 57 && c >= 48) {
+        digits++;
+        e++;
+      } else if ((c === 32 || c === 45) && e + 1 < n && isDigit(t.charCodeAt(e + 1))) e++;
+      else break;
+    }
+    let s = q;
+    while (s > 0) {
+      const c = t.charCodeAt(s - 1);
+      if (c <= 57 && c >= 48) {
+        digits++;
+        s--;
+      } else if ((c === 32 || c === 45) && s > 1 && isDigit(t.charCodeAt(s - 2))) {
+        digits++;
+        s -= 2;
+      } else break;
+    }
+    if (digits >= 6) {
+      this.chainStart.push(s);
+      this.chainEnd.push(e);
+      this.chainDigits.push(digits);
+      if (digits > this.maxChain) this.maxChain = digits;
+    }
+    return e;
+  }
+
+  /**
+   * Increasing positions i where text[i..i+4) is two upper-case letters and two digits at a word
+   * start (not after a letter or digit): where scanIban can find an IBAN.
+   */
+
+  /**
+   * Increasing positions i where text[i..i+4) is two upper-case letters and two digits at a word
+   * start (not after a letter or digit): where scanIban can find an IBAN. (A regular expression
+   * finds them faster than a loop over the characters.)
+   */
+  ibanStarts(): number[] {
+    const starts: number[] = [];
+    if (!this.digits) return starts;
+    IBAN_START.lastIndex = 0;
+    for (let m = IBAN_START.exec(this.text); m !== null; m = IBAN_START.exec(this.text)) starts.push(m.index);
+    return starts;
+  }
+
+  get dash(): boolean {
+    if (this.dashAt === -2) this.dashAt = this.text.indexOf('-');
+    return this.dashAt !== -1;
+  }
+
+  /** textFeatures(text).digits >= 6 */
+  digitsAtLeast6(): boolean {
+    if (this.maxChain >= 6) return true;
+    const t = this.text;
+    let d = 0;
+    for (let i = 0; i < t.length; i++) if (isDigit(t.charCodeAt(i)) && ++d >= 6) return true;
+    return false;
+  }
+}
+
+const DIGIT_CHARS = '0123456789'.split('');
+
+function hasDigit(text: string): boolean {
+  for (const d of DIGIT_CHARS) if (text.indexOf(d) !== -1) return true;
+  return false;
+}
+
+const NINO_AT = new RegExp(NINO_RE.source, 'y');
+const IBAN_START = /(?<![0-9A-Za-z])[A-Z][A-Z][0-9][0-9]/g;
+
+function scanNationalIdFast(text: string, out: Match[], ix: TextIndex): void {
+  const { chainStart, chainEnd, chainDigits } = ix;
+  // SSN: 9 digits joined by dashes, so inside a chain of 9 digits or more (as scanSsn: dashes in
+  // order, and none within 8 characters after a match).
+  let from = 3;
+  for (let k = 0; k < chainStart.length; k++) {
+    if (chainDigits[k]! < 9) continue;
+    const end = chainEnd[k]!;
+    for (let d = Math.max(from, chainStart[k]!); d < end; d++) {
+      if (text.charCodeAt(d) !== 45 || !ssnAt(text, d - 3)) continue;
+      out.push({ start: d - 3, end: d + 8 });
+      from = d + 8;
+      d += 7;
+    }
+  }
+  // NINO: its six digits are a chain of their own, after the two letters (and an optional space).
+  for (let k = 0; k < chainStart.length; k++) {
+    const c0 = chainStart[k]!;
+    const s = c0 > 0 && text.charCodeAt(c0 - 1) === 32 ? c0 - 3 : c0 - 2;
+    if (s < 0 || !isUpper(text.charCodeAt(s)) || !isUpper(text.charCodeAt(s + 1))) continue;
+    NINO_AT.lastIndex = s;
+    const m = NINO_AT.exec(text);
+    if (m !== null) out.push({ start: s, end: s + m[0].length });
+  }
+  // IBAN: the detector's gate is not implied by an IBAN (it may have fewer than 6 digits).
+  const starts = ix.ibanStarts();
+  if (starts.length === 0 || !((ix.maxChain >= 9 && ix.dash) || ix.digitsAtLeast6())) return;
+  const n = text.length;
+  let next = 0;
+  for (const i of starts) {
+    if (i < next) continue;
+    if (i + 15 > n) break;
+    const j = ibanAt(text, i);
+    if (j === -1) continue;
+    out.push({ start: i, end: j });
+    next = j;
+  }
+}
+
+/** The first `eyJ` of the trailing run of token characters (what pendingJwt holds), or -1. */
+function trailingJwtStart(text: string): number {
+  const n = text.length;
+  let r = n;
+  const near = Math.max(0, n - 512);
+  while (r > near && isJwtChar(text.charCodeAt(r - 1))) r--;
+  if (r === near && r > 0) {
+    // A long run (base64 without line breaks): look for `eyJ` at all before walking it back.
+    if (indexOfBy(text, 'e', 'yJ', 0) === -1) return -1;
+    while (r > 0 && isJwtChar(text.charCodeAt(r - 1))) r--;
+  }
+  return r === n ? -1 : indexOfBy(text, 'e', 'yJ', r);
+}
+
+function scanKeyBlocksFast(text: string, out: Match[], ix: TextIndex): void {
+  if (text.indexOf(' ') === -1 || text.indexOf('BEGIN ') === -1) return; // parts of KEY_BEGIN
+  eachKeyBlock(text, (start, end, open) => {
+    out.push({ start, end });
+    if (open && ix.keyOpen === -1) ix.keyOpen = start;
+  });
+}
+
+function pendingKeyBlocksFast(text: string, strongOnly: boolean, ix: TextIndex): Pending | null {
+  if (ix.keyOpen !== -1) return { start: ix.keyOpen, kind: 'block' };
+  if (strongOnly) return null;
+  const q = partialPrefixAt(text, KEY_BEGIN);
+  return q === -1 ? null : { start: q, kind: 'bounded' };
+}
+
+function scanBearerFast(text: string, out: Match[], ix: TextIndex): void {
+  if (text.indexOf(' ') === -1 && text.indexOf('\t') === -1) {
+    // No token without a space or tab after the word: only the word itself at the very end is open.
+    ix.bearerOpen = eachBearer(text.length > 7 ? text.slice(-7) : text, () => {});
+    if (ix.bearerOpen !== -1) ix.bearerOpen += Math.max(0, text.length - 7);
+    return;
+  }
+  ix.bearerOpen = eachBearer(text, (start, end) => {
+    out.push({ start, end });
+  });
+}
+
+function pendingBearerFast(text: string, strongOnly: boolean, ix: TextIndex): Pending | null {
+  return bearerPendingFrom(text, ix.bearerOpen, strongOnly);
+}
+
+export const FAST_DETECTORS: Readonly<Record<DetectorId, FastDetector>> = {
+  email: { scan: scanEmail, pending: pendingEmail },
+  card: {
+    scan(text, out, ix) {
+      for (let k = 0; k < ix.chainStart.length; k++) {
+        if (ix.chainDigits[k]! >= CARD_MIN) scanCardChain(text, out, ix.chainStart[k]!);
+      }
+    },
+    pending: pendingCard,
+  },
+  'national-id': { scan: scanNationalIdFast, pending: nationalIdDetector.pending },
+  jwt: {
+    scan(text, out, ix) {
+      // A JWT has two dots; without any, only a run still open at the end matters (pending).
+      ix.jwtOpen = text.indexOf('.') !== -1 ? scanJwtRuns(text, out) : trailingJwtStart(text);
+    },
+    pending: (text, strongOnly, ix) => jwtPendingFrom(text, ix.jwtOpen, strongOnly),
+  },
+  'aws-access-key': tokenFast.get('aws-access-key')!,
+  'gcp-key': tokenFast.get('gcp-key')!,
+  'github-token': tokenFast.get('github-token')!,
+  'slack-token': tokenFast.get('slack-token')!,
+  'private-key': { scan: scanKeyBlocksFast, pending: pendingKeyBlocksFast },
+  bearer: { scan: scanBearerFast, pending: pendingBearerFast },
+  'url-credentials': {
+    scan(text, out) {
+      if (text.indexOf(':') !== -1) scanUrlCredentials(text, out);
+    },
+    pending: urlCredentialsDetector.pending,
+  },
+};
 
 // ------------------------------------------------------------------ registry
 
@@ -1129,4 +1587,8 @@ export const DETECTORS: Readonly<Record<DetectorId, Detector>> = {
 
 export function getDetector(id: DetectorId): Detector {
   return DETECTORS[id];
+}
+
+if (Math.max(...Object.values(DETECTORS).map((d) => d.minLength)) > FAST_MIN_LENGTH) {
+  throw new Error('FAST_MIN_LENGTH must not be below a detector minLength');
 }

@@ -4,11 +4,15 @@ import {
   DETECTORS,
   type Detector,
   type DetectorId,
+  FAST_DETECTORS,
+  FAST_MIN_LENGTH,
+  type FastDetector,
   findKeyBlockEnd,
   isDetectorId,
   type Match,
   type Pending,
   type TextFeatures,
+  TextIndex,
   textFeatures,
 } from './detectors';
 import { createHasher, FULL_MASK, type Hasher, type MaskStrategy, maskPartial } from './strategies';
@@ -165,11 +169,17 @@ function ruleMatches(rule: CompiledRule, column: ColumnRef): boolean {
  */
 interface View {
   view: string;
-  /** raw index of view character i; map[view.length] = `complete`. null = identity. */
-  map: Int32Array | null;
+  /**
+   * The view as segments, each a run of raw text or the '\n' standing for an escape sequence:
+   * segment k starts at view index segView[k] and raw index segRaw[k]. null = identity.
+   */
+  segView: number[] | null;
+  segRaw: number[];
   /** raw length covered by the view (an incomplete trailing escape is excluded). */
   complete: number;
 }
+
+const NO_SEGMENTS: number[] = [];
 
 const ESC = '\x1b';
 const CSI_MAX = 256;
@@ -215,9 +225,10 @@ function parseEscape(raw: string, e: number): number {
 }
 
 function toView(raw: string, final: boolean): View {
-  if (raw.indexOf(ESC) === -1) return { view: raw, map: null, complete: raw.length };
+  if (raw.indexOf(ESC) === -1) return { view: raw, segView: null, segRaw: NO_SEGMENTS, complete: raw.length };
   const n = raw.length;
-  const map = new Int32Array(n + 1);
+  const segView: number[] = [];
+  const segRaw: number[] = [];
   const parts: string[] = [];
   let v = 0;
   let i = 0;
@@ -227,7 +238,9 @@ function toView(raw: string, final: boolean): View {
     if (e === -1) e = n;
     if (e > i) {
       parts.push(raw.slice(i, e));
-      for (let k = i; k < e; k++) map[v++] = k;
+      segView.push(v);
+      segRaw.push(i);
+      v += e - i;
     }
     if (e === n) break;
     let r = parseEscape(raw, e);
@@ -240,15 +253,29 @@ function toView(raw: string, final: boolean): View {
     }
     if ((r & 1) === 0) {
       parts.push('\n');
-      map[v++] = e;
+      segView.push(v);
+      segRaw.push(e);
+      v++;
     }
     i = r >> 1;
   }
-  map[v] = complete;
-  return { view: parts.join(''), map: map.subarray(0, v + 1), complete };
+  return { view: parts.join(''), segView, segRaw, complete };
 }
 
-const rawIndex = (v: View, i: number): number => (v.map === null ? i : v.map[i]!);
+/** Raw index of view character i; `complete` for i = view.length. */
+function rawIndex(v: View, i: number): number {
+  const sv = v.segView;
+  if (sv === null) return i;
+  if (i >= v.view.length) return v.complete;
+  let lo = 0;
+  let hi = sv.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (sv[mid]! <= i) lo = mid;
+    else hi = mid - 1;
+  }
+  return v.segRaw[lo]! + (i - sv[lo]!);
+}
 
 /** Splits a raw segment into its visible text and its escape sequences (kept in order). */
 function splitEscapes(seg: string): { text: string; escapes: string } {
@@ -284,9 +311,27 @@ interface Span {
 
 const NO_SPANS: readonly Span[] = Object.freeze([]);
 
+/** Sorts spans (stable) and merges overlapping ones, uniting their detector ids. */
+function mergeSpans(spans: Span[] | null): readonly Span[] {
+  if (spans === null) return NO_SPANS;
+  if (spans.length === 1) return spans;
+  spans.sort((a, b) => a.start - b.start || b.end - a.end);
+  const merged: Span[] = [spans[0]!];
+  for (let i = 1; i < spans.length; i++) {
+    const s = spans[i]!;
+    const last = merged[merged.length - 1]!;
+    if (s.start < last.end) {
+      if (s.end > last.end) last.end = s.end;
+      for (const id of s.ids) if (!last.ids.includes(id)) last.ids.push(id);
+    } else merged.push(s);
+  }
+  return merged;
+}
+
 class MaskerImpl implements Masker {
   readonly detectors: readonly DetectorId[];
   private readonly dets: readonly Detector[];
+  private readonly fast: readonly FastDetector[];
   private readonly minLength: number;
   private readonly rules: readonly CompiledRule[];
   private readonly strategy: MaskStrategy;
@@ -300,6 +345,7 @@ class MaskerImpl implements Masker {
     const ids = DETECTOR_IDS.filter((id) => config.detectors.includes(id));
     this.detectors = ids;
     this.dets = ids.map((id) => DETECTORS[id]);
+    this.fast = ids.map((id) => FAST_DETECTORS[id]);
     this.minLength = this.dets.reduce((m, d) => Math.min(m, d.minLength), Number.POSITIVE_INFINITY);
     this.strategy = config.detectorStrategy;
     this.rules = config.columns.map((c) => compileRule(c.pattern, c.strategy));
@@ -311,6 +357,7 @@ class MaskerImpl implements Masker {
   detect(text: string): readonly Span[] {
     const n = text.length;
     if (n < this.minLength) return NO_SPANS;
+    if (n >= FAST_MIN_LENGTH) return this.detectFast(text, new TextIndex(text));
     const f = textFeatures(text, this.features);
     let out: Match[] | null = null;
     let spans: Span[] | null = null;
@@ -325,19 +372,41 @@ class MaskerImpl implements Masker {
       for (const m of out) spans.push({ start: m.start, end: m.end, ids: [d.id] });
       out = null;
     }
-    if (spans === null) return NO_SPANS;
-    if (spans.length === 1) return spans;
-    spans.sort((a, b) => a.start - b.start || b.end - a.end);
-    const merged: Span[] = [spans[0]!];
-    for (let i = 1; i < spans.length; i++) {
-      const s = spans[i]!;
-      const last = merged[merged.length - 1]!;
-      if (s.start < last.end) {
-        if (s.end > last.end) last.end = s.end;
-        for (const id of s.ids) if (!last.ids.includes(id)) last.ids.push(id);
-      } else merged.push(s);
+    return mergeSpans(spans);
+  }
+
+  /** detect() for a long text, through its index (same result). */
+  detectFast(text: string, ix: TextIndex): readonly Span[] {
+    let out: Match[] | null = null;
+    let spans: Span[] | null = null;
+    const fast = this.fast;
+    for (let i = 0; i < fast.length; i++) {
+      out ??= [];
+      fast[i]!.scan(text, out, ix);
+      if (out.length === 0) continue;
+      spans ??= [];
+      const id = this.detectors[i]!;
+      for (const m of out) spans.push({ start: m.start, end: m.end, ids: [id] });
+      out = null;
     }
-    return merged;
+    return mergeSpans(spans);
+  }
+
+  /** pending() for a long text, after detectFast on the same index (same result). */
+  pendingFast(text: string, strongOnly: boolean, ix: TextIndex): Pending | null {
+    let best: Pending | null = null;
+    for (const d of this.fast) {
+      const p = d.pending(text, strongOnly, ix);
+      if (p === null) continue;
+      if (
+        best === null ||
+        p.start < best.start ||
+        (p.start === best.start && KIND_RANK[p.kind] > KIND_RANK[best.kind])
+      ) {
+        best = p;
+      }
+    }
+    return best;
   }
 
   /** Earliest undecided position over all enabled detectors (ties: longest-lived kind). */
@@ -551,9 +620,8 @@ class StreamMasker implements TextStreamMasker {
       }
     }
     this.open = null;
-    this.raw += chunk;
     const echo = this.interactive && chunk.length <= INTERACTIVE_CHUNK_MAX && chunk.indexOf('\n') === -1;
-    return this.process(echo, false);
+    return this.process(echo, false, chunk);
   }
 
   drain(): string {
@@ -570,27 +638,44 @@ class StreamMasker implements TextStreamMasker {
     return out;
   }
 
-  private process(strongOnly: boolean, final: boolean): string {
+  /** `chunk`: pushed text not yet appended to the held text. */
+  private process(strongOnly: boolean, final: boolean, chunk = ''): string {
     let out = '';
     if (this.skip !== null) {
+      this.raw += chunk;
+      chunk = '';
       out += this.consumeSkip(final);
       if (this.skip !== null) return out;
     }
-    return out + this.emit(strongOnly, final);
+    return out + this.emit(strongOnly, final, chunk);
   }
 
-  private emit(strongOnly: boolean, final: boolean): string {
-    const raw = this.raw;
-    if (raw.length === 0) return '';
-    const v = toView(raw, final);
+  private emit(strongOnly: boolean, final: boolean, chunk: string): string {
+    const held = this.raw;
+    if (held.length + chunk.length === 0) return '';
     const ctx = this.ctx;
     const base = ctx.length;
-    const full = base === 0 ? v.view : ctx + v.view;
-    const spans = this.m.detect(full);
+    // full = ctx + view, built as one flat string (one copy; the detectors read it character by
+    // character, which is slower on a concatenation or a slice).
+    let raw: string;
+    let v: View;
+    let full: string;
+    if (held.indexOf(ESC) === -1 && chunk.indexOf(ESC) === -1) {
+      // No escape sequence: the view is the raw text itself.
+      full = base === 0 && held.length === 0 ? chunk : [ctx, held, chunk].join('');
+      raw = base === 0 ? full : full.slice(base);
+      v = { view: raw, segView: null, segRaw: NO_SEGMENTS, complete: raw.length };
+    } else {
+      raw = held + chunk;
+      v = toView(raw, final);
+      full = base === 0 ? v.view : [ctx, v.view].join('');
+    }
+    const ix = full.length >= FAST_MIN_LENGTH ? new TextIndex(full) : null;
+    const spans = ix === null ? this.m.detect(full) : this.m.detectFast(full, ix);
     let cut = full.length;
     let pend: Pending | null = null;
     if (!final) {
-      pend = this.m.pending(full, strongOnly);
+      pend = ix === null ? this.m.pending(full, strongOnly) : this.m.pendingFast(full, strongOnly, ix);
       if (pend !== null) cut = Math.max(base, pend.start);
       for (let k = spans.length - 1; k >= 0; k--) {
         const s = spans[k]!;
@@ -604,7 +689,8 @@ class StreamMasker implements TextStreamMasker {
     }
     const rawCut = final ? raw.length : rawIndex(v, cut - base);
     let out = this.m.render(raw, v, spans, base, cut);
-    this.ctx = tail(ctx + v.view.slice(0, cut - base));
+    // full = ctx + view: its last CONTEXT_CHARS before the cut.
+    this.ctx = full.slice(Math.max(0, cut - CONTEXT_CHARS), cut);
     this.raw = raw.slice(rawCut);
     if (!final && this.raw.length > STREAM_HOLD_CAP) out += this.overflow(pend, v, cut - base);
     else if (

@@ -137,6 +137,7 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
         ...(msg.command !== undefined ? { command: msg.command } : {}),
         cols: msg.cols,
         rows: msg.rows,
+        binaryOutput: msg.binaryOutput === true,
         ledger: ctx.ledger,
         registry,
         closeReasonOf: (m) => (m === userMessage('expired') ? 'expired' : 'revoked'),
@@ -165,7 +166,7 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
             interactive: msg.mode === 'shell',
             emit: (data, stream) => {
               for (const ob of observers) ob.output?.(data, stream);
-              if (!live?.isEnded) send(ws, { type: 'output', data: data.toString('base64'), stream });
+              if (live && !live.isEnded) live.sendOutput(data, stream);
             },
           });
           const observers: SessionObserver[] = [

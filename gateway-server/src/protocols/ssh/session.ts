@@ -18,6 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  BINARY_OUTPUT_STREAMS,
   TerminalClose,
   type TerminalEndReason,
   type TerminalMode,
@@ -67,6 +68,8 @@ export interface TerminalSessionOptions {
   command?: string;
   cols: number;
   rows: number;
+  /** The client asked for output as binary frames (protocol/src/terminal.ts). */
+  binaryOutput?: boolean;
   ledger: Ledger;
   registry: SessionRegistryLike;
   /** Maps the registry's close message to an end reason (expiry or revocation). */
@@ -323,13 +326,31 @@ export class TerminalSession {
     for (const f of this.filters.output) out = f.output(out, stream);
     if (out.length === 0) return;
     for (const ob of this.filters.observers) ob.output?.(out, stream);
-    this.send({ type: 'output', data: out.toString('base64'), stream }, true);
+    this.sendOutput(out, stream, true);
+  }
+
+  /**
+   * Output to the client, in the framing it asked for (a binary frame, or a JSON `output` frame
+   * with base64 data). `flow`: the target's own output, subject to backpressure.
+   */
+  sendOutput(data: Buffer, stream: OutputStream, flow = false): void {
+    if (this.o.binaryOutput) {
+      // encodeBinaryOutput's format, without zero-filling the frame first.
+      const frame = Buffer.allocUnsafe(data.length + 1);
+      frame[0] = BINARY_OUTPUT_STREAMS.indexOf(stream) + 1;
+      data.copy(frame, 1);
+      this.sendFrame(frame, flow);
+    } else this.send({ type: 'output', data: data.toString('base64'), stream }, flow);
   }
 
   private send(msg: TerminalServerMessage, flow = false) {
+    this.sendFrame(JSON.stringify(msg), flow);
+  }
+
+  private sendFrame(frame: string | Uint8Array, flow: boolean) {
     const { ws } = this.o;
     if (ws.readyState !== ws.OPEN) return;
-    ws.send(JSON.stringify(msg), flow ? () => this.checkDrain() : undefined);
+    ws.send(frame, flow ? () => this.checkDrain() : undefined);
     if (flow && !this.remotePaused && ws.bufferedAmount > this.hwm) this.pauseRemote();
   }
 
@@ -364,11 +385,7 @@ export class TerminalSession {
     this.abort.abort();
     if (this.channel) {
       this.flushOutput();
-      this.send({
-        type: 'output',
-        data: Buffer.from(line).toString('base64'),
-        stream: this.o.mode === 'shell' ? 'stdout' : 'stderr',
-      });
+      this.sendOutput(Buffer.from(line), this.o.mode === 'shell' ? 'stdout' : 'stderr');
     }
     this.send({ type: 'notice', level: reason === 'error' ? 'error' : 'warn', code: reason, message });
     return this.finish(reason, message);
@@ -403,7 +420,7 @@ export class TerminalSession {
         const rest = f.flush?.(stream);
         if (rest && rest.length > 0) {
           for (const ob of this.filters.observers) ob.output?.(rest, stream);
-          this.send({ type: 'output', data: rest.toString('base64'), stream });
+          this.sendOutput(rest, stream);
         }
       }
     }
