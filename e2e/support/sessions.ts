@@ -58,3 +58,18 @@ export async function runSql(page: Page, panel: Locator, sql: string, timeoutMs 
     await page.waitForTimeout(50);
   }
 }
+
+/**
+ * Waits until the SQL tab's current run has ended (neither executing nor held for review) and
+ * returns its status: after an approver's decision, `complete`, `blocked`, …
+ */
+export async function runEnded(panel: Locator, timeoutMs = 30_000): Promise<string> {
+  const output = panel.locator('.sql-output');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await output.getAttribute('data-run-status');
+    if (status && status !== 'running' && status !== 'review') return status;
+    if (Date.now() > deadline) throw new Error(`the run did not end (status ${status})`);
+    await panel.page().waitForTimeout(50);
+  }
+}

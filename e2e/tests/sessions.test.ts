@@ -126,6 +126,15 @@ async function openFromMenu(page: Page, targetId: string): Promise<void> {
 describe('session tabs', () => {
   it('terminal, SQL (masking, guardrails, errors, row cap, CSV) and replay from Recordings', async () => {
     const { page, problems } = await newPage();
+    // The console asks for terminal output as binary frames (no JSON + base64 per chunk).
+    const terminalFrames = { binary: 0, jsonOutput: 0 };
+    page.on('websocket', (socket) => {
+      if (!socket.url().includes('/api/terminal')) return;
+      socket.on('framereceived', ({ payload }) => {
+        if (typeof payload !== 'string') terminalFrames.binary++;
+        else if (payload.includes('"type":"output"')) terminalFrames.jsonOutput++;
+      });
+    });
     const t0 = Date.now();
     await signInThroughProvider(page, gw.url, 'alice');
     await expect.poll(() => page.locator('tbody tr [data-access="active"]').count()).toBe(2);
@@ -150,6 +159,11 @@ describe('session tabs', () => {
     await expect.poll(() => terminalText(ssh), { timeout: 15_000 }).toMatch(/[#$]\s*$/m);
     await typeInTerminal(page, ssh, 'echo hello-$((6*7))\r');
     await expect.poll(() => terminalText(ssh), { timeout: 15_000 }).toContain('hello-42');
+    // Multi-byte UTF-8 output, from binary frames, is decoded by xterm.
+    await typeInTerminal(page, ssh, "printf 'caf\\303\\251 \\342\\202\\254 ok-%s\\n' $((2+3))\r");
+    await expect.poll(() => terminalText(ssh), { timeout: 15_000 }).toContain('café € ok-5');
+    expect(terminalFrames.binary).toBeGreaterThan(0);
+    expect(terminalFrames.jsonOutput).toBe(0);
     // Find (Ctrl+F) highlights the match.
     await ssh.locator('.xterm').click();
     await page.keyboard.press('Control+f');
@@ -210,14 +224,17 @@ describe('session tabs', () => {
     }
     expect(csv).toMatch(/•{4,}/);
 
-    // Guardrails: DELETE without WHERE never runs; the rule and the statement are shown.
-    await runSql(page, sql, 'delete from customers');
-    const guard = sql.locator('[data-testid="sql-blocked"], [data-testid="sql-review"]');
+    // Guardrails: DELETE without WHERE never runs unreviewed: the gateway holds it for an approver
+    // (rule delete-without-where), the rule and the statement are shown, and Cancel withdraws it.
+    expect(await runSql(page, sql, 'delete from customers')).toBe('review');
+    const guard = sql.locator('[data-testid="sql-review"][data-review-status="pending"]');
     await guard.waitFor();
     expect(await guard.textContent()).toContain('delete-without-where');
     expect(await guard.locator('.sql-msg-stmt').textContent()).toBe('delete from customers');
-    expect(await sql.locator('.monaco-editor .squiggly-error').count()).toBeGreaterThan(0);
     await screenshot(page, 'sessions-05-sql-blocked');
+    await sql.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => sql.locator('.sql-output').getAttribute('data-run-status')).toBe('cancelled');
+    expect(await sql.getByTestId('run-status').textContent()).toBe('Review withdrawn · nothing ran');
 
     // PostgreSQL's errors: SQLSTATE, and the position marked in the editor.
     await runSql(page, sql, 'select 1/0');
@@ -329,11 +346,12 @@ describe('session tabs', () => {
       .toBe(1);
     await sqlRow.getByRole('button', { name: 'Replay' }).click();
     const sqlReplay = activePanel(page);
-    const statements = sqlReplay.getByTestId('replay-statement');
+    // (The withdrawn review also leaves a `cancelled` entry, the gateway's record of the cancel.)
+    const statements = sqlReplay.locator('[data-testid="replay-statement"]:not(.stmt-cancelled)');
     await expect.poll(() => statements.count()).toBe(5);
     expect(await statements.evaluateAll((els) => els.map((e) => e.getAttribute('data-verdict')))).toEqual([
       'allow',
-      expect.stringMatching(/^(block|review)$/),
+      'review',
       'allow',
       'allow',
       'allow',

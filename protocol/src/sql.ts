@@ -12,13 +12,14 @@ import { AccessLevel, TargetId } from './common';
  * exactly one terminal frame: `complete` (all statements ran), `error`, `blocked` or `cancelled`.
  * `closed` ends the session (grant revoked or expired, connection lost, …).
  *
- * Statement review: a client that opens with `reviews: true` can wait for an approver. A batch
- * whose verdict is `review` is held (nothing in it runs) and the run gets `review` (status
+ * Statement review, on every session: a batch whose verdict is `review` (a guardrail rule, see
+ * docs/guardrails-sql.md) is held (nothing in it runs) and the run gets `review` (status
  * `pending`, with `reviewId`); the run stays open and other runs get `error busy`. Then either
  * `review` again with status `approved` (and `decidedBy`) followed by the batch's frames exactly as
  * for an allowed batch; or `blocked` with code `review_denied` / `review_expired` (the approver's
  * reason in `message`); or `cancelled` when the client sent `cancel` (the review is cancelled).
- * Without `reviews: true` (older clients) `review` is never sent: such a batch gets `blocked`.
+ * Every client must handle `review` frames. (Only a gateway without a review service answers such a
+ * batch with `blocked`.)
  *
  * Every cell has passed the gateway's masking before it is sent: `rows.masked` lists the
  * coordinates `[rowIndex, columnIndex]` (within that frame) of the cells that were masked.
@@ -37,7 +38,10 @@ export const SqlClientMessage = z.discriminatedUnion('type', [
       type: z.literal('open'),
       targetId: TargetId,
       grantId: z.string().min(1).max(64),
-      /** The client waits for statement review (`review` frames, then the run's result). */
+      /**
+       * Accepted and ignored: every session now has statement review (it once opted a client in to
+       * `review` frames; clients still send it).
+       */
       reviews: z.boolean().optional(),
     })
     .strict(),
@@ -124,7 +128,7 @@ export const SqlServerMessage = z.discriminatedUnion('type', [
     code: z.string().optional(),
   }),
   /**
-   * Statement review (sessions opened with `reviews: true`): the batch is held for an approver
+   * Statement review (every session): the batch is held for an approver
    * (`pending`), then, once approved, `approved` just before the batch runs. Not terminal.
    */
   z.object({

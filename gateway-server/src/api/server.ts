@@ -4,6 +4,7 @@ import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { createGuardrails } from '../policy/guardrails';
 import { consoleSocketAuth } from './auth';
 import type { ApiContext } from './context';
 import { errorHandler, HttpError, sendError } from './errors';
@@ -105,8 +106,10 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
   recordingRoutes(app, ctx);
   reviewRoutes(app, ctx);
   eventsWsRoute(app, ctx, (ws, caller) => ctx.onSocket?.(ws, caller));
-  terminalWsRoute(app, ctx);
-  sqlWsRoute(app, ctx);
+  // Guardrail rules per target and level, from the config (policy/guardrails.ts).
+  const guardrails = createGuardrails(ctx.config.guardrails);
+  terminalWsRoute(app, ctx, { guardrails });
+  sqlWsRoute(app, ctx, { guardrails });
   consoleAuthRoutes(app, ctx);
 
   if (ctx.consoleDir && serveConsole) {

@@ -2,7 +2,9 @@ import { CredentialInput, Labels, PostgresTargetSpec, SshTargetSpec } from '@sal
 import { z } from 'zod';
 import { DETECTOR_IDS, MaskingConfigSchema } from '../masking';
 import { WebhookConfig } from '../notify/webhooks';
-import { AccessConfig } from '../policy/rules';
+import { AccessConfig, TargetSelector } from '../policy/rules';
+import { DEFAULT_SQL_RULES, SqlRuleSchema } from '../protocols/postgres/guard/rules';
+import { DEFAULT_SHELL_RULES, ShellRuleSchema } from '../protocols/ssh/guard/rules';
 
 /**
  * The one definition of the gateway's configuration. Validation errors, the
@@ -177,6 +179,150 @@ const Masking = MaskingConfigSchema.extend({
     'Masking of values before they leave the gateway (SQL results, and later recordings and terminal output).',
   );
 
+/**
+ * Guardrail rules from the config: the rule shapes of the guards (protocols/…/guard/rules.ts),
+ * strict (a misspelt key is an error, not a rule that silently matches more), plus a scope.
+ * Which rules a session gets is decided in policy/guardrails.ts.
+ */
+const GuardRuleName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, at most 63 characters')
+  .describe(
+    'Unique among the rules of its kind, built-in ones included. Named in verdicts, reviews and the ledger.',
+  );
+
+const guardScope = (levels: readonly [string, ...string[]]) => ({
+  targets: TargetSelector.optional().describe(
+    'Only these targets: `ids`, or `labels` (all must match, `*` matches any value). Default: every target of the kind.',
+  ),
+  levels: z
+    .array(z.enum(levels))
+    .min(1)
+    .optional()
+    .describe(`Only sessions at these access levels (${levels.join(', ')}). Default: every level.`),
+});
+
+const sqlMatch = SqlRuleSchema.shape.match.shape;
+const SqlGuardRule = z
+  .object({
+    name: GuardRuleName,
+    action: SqlRuleSchema.shape.action.describe(
+      '`block`: nothing in the batch runs. `review`: the batch waits for an approver, then runs exactly as held.',
+    ),
+    message: z.string().min(1).optional().describe('Shown to the user and to approvers.'),
+    explain: z
+      .boolean()
+      .optional()
+      .describe('Show approvers PostgreSQL’s EXPLAIN row estimate for the batch’s DML statements.'),
+    match: z
+      .object({
+        kinds: z
+          .array(z.string().min(1))
+          .optional()
+          .describe(
+            'Statement node names (`DeleteStmt`, `UpdateStmt`, …), also when nested (a DELETE in a CTE).',
+          ),
+        tags: z
+          .array(z.string().min(1))
+          .optional()
+          .describe(
+            'Derived tags, `*` wildcard: `delete-without-where`, `do-block`, `language:*`, … (docs/guardrails-sql.md).',
+          ),
+        functions: z
+          .array(z.string().min(1))
+          .optional()
+          .describe('Called functions, `*` wildcard, schema optional: `pg_read_file`, `dblink*`.'),
+        relations: z
+          .array(z.string().min(1))
+          .optional()
+          .describe('Tables touched: `schema.table`, `table`, `schema.*`.'),
+      } satisfies { [K in keyof typeof sqlMatch]: z.ZodType })
+      .strict()
+      .describe(
+        'Every criterion given must match (any value within one); no criterion matches every statement.',
+      ),
+    ...guardScope(['read', 'write', 'admin']),
+  })
+  .strict();
+
+const shellMatch = ShellRuleSchema.shape.match.shape;
+const ShellGuardRule = z
+  .object({
+    name: GuardRuleName,
+    action: ShellRuleSchema.shape.action.describe(
+      '`block`: the line or command never reaches the target. `review`: it waits for an approver.',
+    ),
+    message: z.string().min(1).optional().describe('Shown to the user and to approvers.'),
+    match: z
+      .object({
+        commands: shellMatch.commands.describe(
+          'Command names, `*` wildcard; matched on the basename unless the pattern has a `/`.',
+        ),
+        args: shellMatch.args.describe(
+          'One regular expression, tested on the arguments joined by spaces after quote removal (checked at load: at most 512 characters, no nested unbounded quantifiers).',
+        ),
+        constructs: shellMatch.constructs.describe(
+          'Constructs, `*` wildcard: `pipe-to-shell`, `shell-c`, `eval`, `sudo`, `redirect-to-file:/etc/*`, … (docs/guardrails-shell.md).',
+        ),
+      } satisfies { [K in keyof typeof shellMatch]: z.ZodType })
+      .strict()
+      .describe(
+        'Every criterion given must match (any value within a list); no criterion matches every command.',
+      ),
+    ...guardScope(['shell', 'exec-only']),
+  })
+  .strict();
+
+/** The row cap when the config names none (the same as the session's own default). */
+const DEFAULT_SQL_MAX_ROWS = 10_000;
+
+const Guardrails = z
+  .object({
+    sql: z
+      .object({
+        builtins: z
+          .boolean()
+          .default(true)
+          .describe(
+            'The built-in SQL rules (docs/guardrails-sql.md) apply to every PostgreSQL target. `false` leaves only the rules below (and the read-level enforcement).',
+          ),
+        rules: z
+          .array(SqlGuardRule)
+          .default([])
+          .describe(
+            'Extra SQL rules, after the built-in ones. A batch gets the strictest action of any rule in effect.',
+          ),
+        maxRows: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000_000)
+          .default(DEFAULT_SQL_MAX_ROWS)
+          .describe('Most rows one statement sends to the client; the rest is not read (`done.truncated`).'),
+      })
+      .strict()
+      .default({ builtins: true, rules: [], maxRows: DEFAULT_SQL_MAX_ROWS }),
+    shell: z
+      .object({
+        builtins: z
+          .boolean()
+          .default(true)
+          .describe(
+            'The built-in shell rules (docs/guardrails-shell.md) apply to every SSH target. `false` leaves only the rules below; a session with no rule in effect is not filtered at all.',
+          ),
+        rules: z
+          .array(ShellGuardRule)
+          .default([])
+          .describe('Extra shell rules, after the built-in ones, for exec commands and interactive lines.'),
+      })
+      .strict()
+      .default({ builtins: true, rules: [] }),
+  })
+  .strict()
+  .describe(
+    'Guardrails: rules that block or hold for review SQL batches and shell commands before they reach a target. Rules apply per target (ids or labels) and access level; see docs/guardrails-sql.md and docs/guardrails-shell.md.',
+  );
+
 export const GatewayConfig = z
   .object({
     server: Server.default({ host: '127.0.0.1', port: 8080, behindTlsProxy: false }),
@@ -225,6 +371,10 @@ export const GatewayConfig = z
     demo: Demo.default({ postgres: false, ssh: false, labels: { env: 'prod' } }),
     notify: Notify.default({ webhooks: [] }),
     masking: Masking.default({ detectors: [...DETECTOR_IDS], detectorStrategy: 'partial', columns: [] }),
+    guardrails: Guardrails.default({
+      sql: { builtins: true, rules: [], maxRows: DEFAULT_SQL_MAX_ROWS },
+      shell: { builtins: true, rules: [] },
+    }),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -293,6 +443,32 @@ export const GatewayConfig = z
         });
       }
     });
+    // Rule names identify a rule in verdicts, reviews and the ledger: one name, one rule.
+    const guardKinds = [
+      ['sql', cfg.guardrails.sql, DEFAULT_SQL_RULES],
+      ['shell', cfg.guardrails.shell, DEFAULT_SHELL_RULES],
+    ] as const;
+    for (const [kind, section, builtins] of guardKinds) {
+      const builtinNames = new Set(section.builtins ? builtins.map((r) => r.name) : []);
+      const names = new Map<string, number>();
+      section.rules.forEach((r, i) => {
+        const first = names.get(r.name);
+        const path = ['guardrails', kind, 'rules', i, 'name'];
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `duplicate rule name "${r.name}" (also guardrails.${kind}.rules[${first}])`,
+          });
+        } else if (builtinNames.has(r.name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `"${r.name}" is the name of a built-in ${kind} rule: choose another name (or set guardrails.${kind}.builtins: false)`,
+          });
+        } else names.set(r.name, i);
+      });
+    }
     const hookNames = new Map<string, number>();
     cfg.notify.webhooks.forEach((w, i) => {
       const first = hookNames.get(w.name);

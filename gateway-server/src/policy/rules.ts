@@ -16,7 +16,8 @@ const Principals = z
   })
   .strict();
 
-const TargetSelector = z
+/** Targets by id, or by labels (all must match). Also scopes guardrail rules (config `guardrails`). */
+export const TargetSelector = z
   .object({
     ids: z.array(TargetId).default([]).describe('Target ids.'),
     labels: Labels.default({}).describe('All of these labels must match (`*` as a value matches any value).'),

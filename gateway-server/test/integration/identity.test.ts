@@ -292,8 +292,9 @@ describe('token verifier', () => {
     expect(await rejection(verifier, `Bearer ${token}`)).toBe('expired');
   });
 
-  it('rejects a real token after its TTL (provider with accessTokenTtlSeconds = 1, tolerance 0)', async () => {
-    const shortLived = await start({ accessTokenTtlSeconds: 1 });
+  it('rejects a real token after its TTL (provider with accessTokenTtlSeconds = 4, tolerance 0)', async () => {
+    // 4 s, not 1: on a loaded machine the first verify must still land inside the token's life.
+    const shortLived = await start({ accessTokenTtlSeconds: 4 });
     const strict = await createTokenVerifier({
       issuer: shortLived.issuer,
       audience: AUDIENCE,
@@ -301,9 +302,12 @@ describe('token verifier', () => {
     });
     await strict.ready();
     const { access_token, expires_in } = await clientCredentials(shortLived);
-    expect(expires_in).toBe(1);
+    expect(expires_in).toBe(4);
     await expect(strict.verify(`Bearer ${access_token}`)).resolves.toMatchObject({ kind: 'service' });
-    await new Promise((r) => setTimeout(r, 2100));
+    const { exp } = JSON.parse(Buffer.from(access_token.split('.')[1]!, 'base64url').toString()) as {
+      exp: number;
+    };
+    await new Promise((r) => setTimeout(r, Math.max(0, exp * 1000 - Date.now()) + 1100));
     expect(await rejection(strict, `Bearer ${access_token}`)).toBe('expired');
   });
 

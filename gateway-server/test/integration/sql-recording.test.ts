@@ -314,35 +314,59 @@ describe('what a recording holds', () => {
     expect(await t.gw.recordings.get(readSession)).toMatchObject({ status: 'complete', sha256: sha });
   });
 
-  it('records blocked statements with their rule, and writes with their counts', async () => {
+  it('records blocked and held statements with their rule, and writes with their counts', async () => {
     const s = await openSql(await grant('write'));
     const id = s.ready.sessionId;
-    expect((await s.run('delete from customers', 'del')).at(-1)).toMatchObject({ type: 'blocked' });
-    expect((await s.run('select 1; drop table customers', 'drop')).at(-1)).toMatchObject({ type: 'blocked' });
+    // Held for review (every session has review), then denied: a review line, then the refusal.
+    const held = await s.run('delete from customers', 'del');
+    expect(held).toEqual([expect.objectContaining({ type: 'review', status: 'pending' })]);
+    const reviewId = (held[0] as { reviewId: string }).reviewId;
+    await t.client(await t.token('bob')).denyReview(reviewId, 'keep the customers');
+    await s.waitFor((f) => f.type === 'blocked' && f.id === 'del');
+    expect((await s.run('select 1; alter system set work_mem = 1', 'sys')).at(-1)).toMatchObject({
+      type: 'blocked',
+    });
+    // Held, then withdrawn by the requester: the review line and the cancel, no statement ran.
+    const withdrawn = await s.run('delete from customers', 'del2');
+    expect(withdrawn).toEqual([expect.objectContaining({ type: 'review', status: 'pending' })]);
+    s.send({ type: 'cancel', id: 'del2' });
+    await s.waitFor((f) => f.type === 'cancelled' && f.id === 'del2');
     const w = await s.run('create temp table rec_notes (n int); insert into rec_notes values (1), (2)', 'w');
     expect(w.at(-1)).toMatchObject({ type: 'complete' });
     await endSession(s);
 
     const lines = linesOf(id);
+    const refusal = { rowCount: null, command: null, rows: [] };
     expect(statementsOf(lines, 'del')).toEqual([
+      expect.objectContaining({
+        index: 0,
+        sql: 'delete from customers',
+        verdict: 'review',
+        rule: 'delete-without-where',
+        reviewId,
+        ...refusal,
+      }),
       expect.objectContaining({
         index: 0,
         sql: 'delete from customers',
         verdict: 'block',
         rule: 'delete-without-where',
-        message: expect.stringMatching(/^needs review/),
-        rowCount: null,
-        command: null,
-        rows: [],
+        message: 'denied by bob: keep the customers',
+        ...refusal,
       }),
     ]);
+    const del2 = lines.filter((l) => 'runId' in l && l.runId === 'del2');
+    expect(del2.map((l) => l.type)).toEqual(['batch', 'statement', 'cancel']);
+    expect(del2[1]).toMatchObject({ verdict: 'review', rule: 'delete-without-where', ...refusal });
+    expect(del2[2]).not.toHaveProperty('index');
     // Only the blocked statement: nothing in the batch ran.
-    expect(statementsOf(lines, 'drop')).toEqual([
+    expect(statementsOf(lines, 'sys')).toEqual([
       expect.objectContaining({
         index: 1,
-        sql: 'drop table customers',
+        sql: 'alter system set work_mem = 1',
         verdict: 'block',
-        rule: 'drop-object',
+        rule: 'alter-system',
+        ...refusal,
       }),
     ]);
     expect(

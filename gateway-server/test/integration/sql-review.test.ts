@@ -3,38 +3,26 @@
 // exactly as held; denied, the client gets the approver's reason; the session ending cancels the
 // review; the recording and the ledger name the review and the approver; the CLI waits.
 //
-// There is no per-target SQL rule configuration yet: the tests that need a rule besides the
-// defaults (`customers-delete`: every DELETE on customers needs review) use a second API server on
-// the same gateway services whose SQL route gets its rules through `SqlRouteOptions.rules`.
-import { randomBytes } from 'node:crypto';
+// Two targets on the same database: `db` has the built-in rules only; `db-strict` also has a rule
+// from the config (`guardrails.sql.rules`, scoped to it): every DELETE on customers needs review.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import fastifyWebsocket from '@fastify/websocket';
 import {
   type GatewayClient,
   type ReviewView,
   SqlRecordingLine,
   type SqlServerMessage,
 } from '@sallyport/protocol';
-import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { sha256Hex } from '../../src/access/reviews';
 import type { Actor } from '../../src/access/service';
-import type { ApiContext } from '../../src/api/context';
-import { errorHandler } from '../../src/api/errors';
-import { sqlWsRoute } from '../../src/api/routes/sql-ws';
-import { targetRoutes } from '../../src/api/routes/targets';
 import { main } from '../../src/cli/main';
 import type { Io } from '../../src/cli/output';
-import { GatewayConfig, type GatewayConfigInput } from '../../src/config/schema';
+import type { GatewayConfigInput } from '../../src/config/schema';
 import { type RunningPostgres, seedDemoCustomers, startPostgres } from '../../src/devstack';
-import { createTokenVerifier } from '../../src/identity/verifier';
-import { createMasker } from '../../src/masking';
-import { createMetrics } from '../../src/observability/metrics';
-import { DEFAULT_SQL_RULES, type SqlRule } from '../../src/protocols/postgres/guard';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
 import { recordTranscript, registerSecret } from '../rig/transcript';
 
@@ -43,19 +31,10 @@ type Frame = SqlServerMessage;
 const TERMINAL = new Set(['complete', 'error', 'blocked', 'cancelled']);
 const REASON = 'cleaning up test customers for ticket OPS-120';
 
-/** Every DELETE on customers needs review, with an EXPLAIN estimate (the sidecar's rule). */
-const CUSTOMERS_DELETE: SqlRule = {
-  name: 'customers-delete',
-  action: 'review',
-  message: 'Deleting customers needs approval.',
-  match: { kinds: ['DeleteStmt'], relations: ['customers'] },
-  explain: true,
-};
+type TargetId = 'db' | 'db-strict';
 
 let pgServer: RunningPostgres;
 let t: TestGateway;
-let sidecar: FastifyInstance;
-let sidecarUrl: string;
 let admin: pg.Client;
 let home: string;
 const api = {} as Record<'alice' | 'bob' | 'carol', GatewayClient>;
@@ -76,8 +55,11 @@ interface SqlSocket {
   close(): void;
 }
 
-async function openSql(grantId: string, opts: { url?: string; reviews?: boolean } = {}): Promise<SqlSocket> {
-  const ws = new WebSocket(`${(opts.url ?? t.url).replace(/^http/, 'ws')}/api/sql`, {
+async function openSql(
+  grantId: string,
+  opts: { target?: TargetId; reviews?: boolean } = {},
+): Promise<SqlSocket> {
+  const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/api/sql`, {
     headers: { authorization: `Bearer ${aliceToken}` },
   });
   const frames: Frame[] = [];
@@ -111,7 +93,13 @@ async function openSql(grantId: string, opts: { url?: string; reviews?: boolean 
     ws.once('error', reject);
   });
   const send = (frame: unknown) => ws.send(JSON.stringify(frame));
-  send({ type: 'open', targetId: 'db', grantId, ...(opts.reviews === false ? {} : { reviews: true }) });
+  // `reviews: true` is what older clients send; it changes nothing (every session has review).
+  send({
+    type: 'open',
+    targetId: opts.target ?? 'db',
+    grantId,
+    ...(opts.reviews === undefined ? {} : { reviews: opts.reviews }),
+  });
   const first = await waitFor((f) => f.type === 'ready' || f.type === 'error');
   if (first.type !== 'ready') throw new Error(`open refused: ${JSON.stringify(first)}`);
   const framesOf = (id: string) => frames.filter((f) => 'id' in f && f.id === id);
@@ -142,9 +130,9 @@ const reviewFrame = (s: SqlSocket, id: string, status: 'pending' | 'approved' = 
     Extract<Frame, { type: 'review' }>
   >;
 
-async function grant(): Promise<string> {
+async function grant(targetId: TargetId = 'db'): Promise<string> {
   const out = await api.alice.requestAccess({
-    targetId: 'db',
+    targetId,
     level: 'write',
     duration: '1h',
     reason: REASON,
@@ -193,26 +181,39 @@ beforeAll(async () => {
   pgServer = await startPostgres({ seedDemo: true });
   registerSecret(pgServer.password);
   home = mkdtempSync(path.join(tmpdir(), 'sallyport-sql-review-cli-'));
+  const target = (id: TargetId) => ({
+    id,
+    kind: 'postgres' as const,
+    host: pgServer.host,
+    port: pgServer.port,
+    user: pgServer.user,
+    database: pgServer.database,
+    credential: { password: pgServer.password },
+    labels: { env: 'sql-review-test' },
+  });
   const config: Partial<GatewayConfigInput> = {
-    targets: [
-      {
-        id: 'db',
-        kind: 'postgres',
-        host: pgServer.host,
-        port: pgServer.port,
-        user: pgServer.user,
-        database: pgServer.database,
-        credential: { password: pgServer.password },
-        labels: { env: 'sql-review-test' },
+    targets: [target('db'), target('db-strict')],
+    guardrails: {
+      sql: {
+        rules: [
+          {
+            name: 'customers-delete',
+            action: 'review',
+            message: 'Deleting customers needs approval.',
+            match: { kinds: ['DeleteStmt'], relations: ['customers'] },
+            explain: true,
+            targets: { ids: ['db-strict'] },
+          },
+        ],
       },
-    ],
+    },
     // access.reviewers is left at its default: the `approvers` group (bob and dave).
     access: {
       rules: [
         {
           name: 'db-write',
           requesters: { users: ['alice'] },
-          targets: { ids: ['db'] },
+          targets: { ids: ['db', 'db-strict'] },
           levels: ['write'],
           maxDuration: '8h',
           approval: 'auto',
@@ -234,42 +235,10 @@ beforeAll(async () => {
   admin.on('error', () => {});
   await admin.connect();
   await reseed();
-
-  // The sidecar: the gateway's own services, a SQL route with one extra rule.
-  const parsed = GatewayConfig.parse({
-    server: { host: '127.0.0.1', port: 0 },
-    database: { dataDir: path.join(t.dataDir, 'unused') },
-    identity: { audience: 'sallyport', issuer: t.issuer },
-    ...config,
-  });
-  const verifier = await createTokenVerifier({ issuer: t.issuer, audience: 'sallyport' });
-  await verifier.ready();
-  const ctx: ApiContext = {
-    config: parsed,
-    store: t.gw.store,
-    targets: t.gw.targets,
-    ledger: t.gw.ledger,
-    verifier: () => verifier,
-    issuer: () => t.issuer,
-    metrics: createMetrics(),
-    recordings: t.gw.recordings,
-    reviews: t.gw.reviews,
-    access: t.gw.access,
-    sessions: t.gw.sessions,
-    masker: createMasker(parsed.masking, randomBytes(32)),
-    log: t.gw.log,
-  };
-  sidecar = Fastify({ loggerInstance: t.gw.log }) as unknown as FastifyInstance;
-  sidecar.setErrorHandler(errorHandler);
-  await sidecar.register(fastifyWebsocket);
-  targetRoutes(sidecar, ctx);
-  sqlWsRoute(sidecar, ctx, { rules: [CUSTOMERS_DELETE, ...DEFAULT_SQL_RULES] });
-  sidecarUrl = await sidecar.listen({ host: '127.0.0.1', port: 0 });
 });
 
 afterAll(async () => {
   for (const s of sockets) s.close();
-  await sidecar?.close();
   await admin?.end().catch(() => {});
   await t?.stop();
   await pgServer?.stop();
@@ -364,9 +333,15 @@ describe('statement review', () => {
       }),
       expect.objectContaining({ verdict: 'allow', command: 'DELETE', rowCount: 50 }),
     ]);
-    const ran = (await t.gw.ledger.list({ kind: 'sql.statement', limit: 10_000 })).find(
-      (e) => e.data.sessionId === mainSession && e.data.reviewId === mainReview,
-    );
+    // Statement events are written behind the statement (group commit): wait for it.
+    let ran: Awaited<ReturnType<typeof t.gw.ledger.list>>[number] | undefined;
+    await expect
+      .poll(async () => {
+        const events = await t.gw.ledger.list({ kind: 'sql.statement', limit: 10_000 });
+        ran = events.find((e) => e.data.sessionId === mainSession && e.data.reviewId === mainReview);
+        return ran;
+      })
+      .toBeDefined();
     expect(ran?.data).toMatchObject({ verdict: 'review', approvedBy: 'bob', outcome: 'ok', rowCount: 50 });
     const kinds = (await t.gw.ledger.list({ kind: 'review.*', limit: 10_000 }))
       .filter((e) => e.data.reviewId === mainReview)
@@ -397,7 +372,7 @@ describe('statement review', () => {
   });
 
   it('binds the approval to the held text: the session runs exactly that, and no other text can use it', async () => {
-    const s = await openSql(await grant(), { url: sidecarUrl });
+    const s = await openSql(await grant('db-strict'), { target: 'db-strict' });
     const sql = 'DELETE FROM customers WHERE id = 1';
     const id = s.start(sql);
     const { reviewId } = await reviewFrame(s, id);
@@ -430,7 +405,7 @@ describe('statement review', () => {
   });
 
   it("estimates inside the user's open transaction without changing it", async () => {
-    const s = await openSql(await grant(), { url: sidecarUrl });
+    const s = await openSql(await grant('db-strict'), { target: 'db-strict' });
     expect((await s.run('begin')).at(-1)).toMatchObject({ type: 'complete' });
     expect((await s.run("update customers set name = 'Renamed' where id = 9")).at(-1)).toMatchObject({
       type: 'complete',
@@ -470,11 +445,30 @@ describe('statement review', () => {
     expect(await count()).toBe(48);
   });
 
-  it('refuses review verdicts as before for clients that do not wait for approval', async () => {
+  it('holds review verdicts for every client, also one that opens with `reviews: false`', async () => {
     const s = await openSql(await grant(), { reviews: false });
-    const frames = await s.run('DELETE FROM customers');
-    expect(frames).toEqual([expect.objectContaining({ type: 'blocked', rule: 'delete-without-where' })]);
-    expect((frames[0] as { message: string }).message).toMatch(/^needs review \(not yet available\)/);
+    const id = s.start('DELETE FROM customers');
+    const held = await reviewFrame(s, id);
+    expect(held).toMatchObject({ rule: 'delete-without-where', reviewId: expect.any(String) });
+    expect(await reviewOf(held.reviewId as string, 'bob')).toMatchObject({ status: 'pending' });
+    s.send({ type: 'cancel', id });
+    await s.waitFor((f) => f.type === 'cancelled' && f.id === id);
+    expect(s.framesOf(id).map((f) => f.type)).toEqual(['review', 'cancelled']);
+    expect(await reviewOf(held.reviewId as string)).toMatchObject({ status: 'cancelled' });
+    expect(await count()).toBe(48);
+  });
+
+  it('applies the config rule to its target only: on `db` a DELETE with WHERE runs at once', async () => {
+    const strict = await openSql(await grant('db-strict'), { target: 'db-strict' });
+    const id = strict.start('DELETE FROM customers WHERE id = 5');
+    expect(await reviewFrame(strict, id)).toMatchObject({ rule: 'customers-delete' });
+    strict.send({ type: 'cancel', id });
+    await strict.waitFor((f) => f.type === 'cancelled' && f.id === id);
+    expect(await count()).toBe(48);
+    const plain = await openSql(await grant());
+    const ran = await plain.run('DELETE FROM customers WHERE id = 5');
+    expect(ran.map((f) => f.type)).toEqual(['done', 'complete']);
+    expect(await count()).toBe(47);
   });
 });
 
@@ -485,7 +479,7 @@ describe('sallyport sql with review', () => {
     const io: Io = { out: (s) => void out.push(s), err: (s) => void err.push(s) };
     const code = await main(argv, io, {
       SALLYPORT_HOME: home,
-      SALLYPORT_GATEWAY: sidecarUrl,
+      SALLYPORT_GATEWAY: t.url,
       SALLYPORT_TOKEN: aliceToken,
     });
     const result = { code, out: out.join('\n'), err: err.join('\n') };
@@ -499,9 +493,9 @@ describe('sallyport sql with review', () => {
 
   it('waits for approval and prints the row count once approved', async () => {
     await reseed();
-    await grant();
+    await grant('db-strict');
     const sql = 'delete from customers where id > 40';
-    const running = cli(['sql', 'db', '-c', sql]);
+    const running = cli(['sql', 'db-strict', '-c', sql]);
     const review = await pendingFor(sql);
     expect(await count()).toBe(50);
     await api.bob.approveReview(review.id, 'ok');
@@ -516,7 +510,7 @@ describe('sallyport sql with review', () => {
   });
 
   it('with --no-wait exits with code 9 and the review id', async () => {
-    const result = await cli(['sql', 'db', '-c', 'delete from customers where id = 7', '--no-wait']);
+    const result = await cli(['sql', 'db-strict', '-c', 'delete from customers where id = 7', '--no-wait']);
     expect(result.code, result.err).toBe(9);
     expect(result.out).toMatch(/^[0-9a-f-]{36}$/);
     // Nobody waits for it any more: the review is cancelled with the session.
@@ -528,7 +522,7 @@ describe('sallyport sql with review', () => {
 
   it('reports a denial with exit code 8', async () => {
     const sql = 'delete from customers where id = 8';
-    const running = cli(['sql', 'db', '-c', sql]);
+    const running = cli(['sql', 'db-strict', '-c', sql]);
     const review = await pendingFor(sql);
     await api.bob.denyReview(review.id, 'keep customer 8');
     const result = await running;

@@ -227,7 +227,16 @@ describe('results', () => {
       expect.objectContaining({ statementIndex: 0, command: 'SELECT', rowCount: 50, truncated: false }),
     ]);
     expect(frames.at(-1)).toMatchObject({ type: 'complete', statements: 1 });
-    const logged = (await t.gw.ledger.list({ kind: 'sql.statement', limit: 10_000 })).at(-1);
+    // Statement events are written behind the statement (group commit): wait for it.
+    const sessionId = s.ready.sessionId;
+    let logged: Awaited<ReturnType<typeof t.gw.ledger.list>>[number] | undefined;
+    await expect
+      .poll(async () => {
+        const events = await t.gw.ledger.list({ kind: 'sql.statement', limit: 10_000 });
+        logged = events.find((e) => e.data.sessionId === sessionId);
+        return logged;
+      })
+      .toBeDefined();
     expect(logged?.data).toMatchObject({ verdict: 'allow', outcome: 'ok', rowCount: 50, kind: 'SelectStmt' });
     expect(typeof logged?.data.durationMs).toBe('number');
     expect(JSON.stringify(logged)).not.toContain(customers[0]!.name);
@@ -363,10 +372,17 @@ describe('write level', () => {
     const returning = await s.run("insert into sql_test_notes values (3, 'x'), (4, 'y') returning id");
     expect(rowsOf(returning)).toEqual([['3'], ['4']]);
     expect(of(returning, 'done')[0]).toMatchObject({ command: 'INSERT', rowCount: 2 });
-    expect((await s.run('drop table sql_test_notes')).at(-1)).toMatchObject({
-      type: 'blocked',
+    // DROP waits for an approver; cancelling the run cancels the review and nothing ran.
+    expect((await s.run('drop table sql_test_notes', { id: 'drop-notes' })).at(-1)).toMatchObject({
+      type: 'review',
+      status: 'pending',
       rule: 'drop-object',
     });
+    s.send({ type: 'cancel', id: 'drop-notes' });
+    await s.waitFor((f) => f.type === 'cancelled' && f.id === 'drop-notes');
+    expect((await admin.query("select to_regclass('public.sql_test_notes') as t")).rows[0].t).toBe(
+      'sql_test_notes',
+    );
     expect((await s.run('delete from sql_test_notes where id > 0')).at(-1)).toMatchObject({
       type: 'complete',
     });
@@ -374,32 +390,57 @@ describe('write level', () => {
 });
 
 describe('guardrails', () => {
-  it('blocks DELETE without WHERE before anything runs', async () => {
+  it('holds DELETE without WHERE for review before anything runs; denied, nothing runs', async () => {
+    // This client does not say `reviews: true` when it opens: every session has statement review.
     const s = await openSql(await grant('write'));
     const before = await count();
-    const frames = await s.run('delete from customers');
-    expect(frames).toHaveLength(1);
-    expect(frames[0]).toMatchObject({
-      type: 'blocked',
-      statementIndex: 0,
+    const frames = await s.run('delete from customers', { id: 'del-all' });
+    expect(frames).toEqual([
+      expect.objectContaining({
+        type: 'review',
+        status: 'pending',
+        statementIndex: 0,
+        rule: 'delete-without-where',
+        statement: 'delete from customers',
+        reviewId: expect.any(String),
+      }),
+    ]);
+    const reviewId = (frames[0] as { reviewId: string }).reviewId;
+    expect(await count()).toBe(before);
+    await t.client(await t.token('bob')).denyReview(reviewId, 'not the whole table');
+    const denied = await s.waitFor((f) => f.type === 'blocked' && f.id === 'del-all');
+    expect(denied).toMatchObject({
+      code: 'review_denied',
       rule: 'delete-without-where',
-      statement: 'delete from customers',
+      message: 'denied by bob: not the whole table',
     });
-    expect((frames[0] as { message: string }).message).toMatch(/^needs review \(not yet available\)/);
     expect(await count()).toBe(before);
     const blocked = (await t.gw.ledger.list({ kind: 'sql.blocked', limit: 10_000 })).at(-1);
-    expect(blocked?.data).toMatchObject({ rule: 'delete-without-where', verdict: 'review' });
+    expect(blocked?.data).toMatchObject({
+      rule: 'delete-without-where',
+      verdict: 'review',
+      outcome: 'denied',
+      reviewId,
+    });
   });
 
-  it('blocks a batch as a whole: `select 1; drop table customers` runs nothing', async () => {
+  it('decides a batch as a whole: `select 1; drop table customers` is held, `… alter system` blocked', async () => {
     const s = await openSql(await grant('write'));
-    const frames = await s.run('select 1; drop table customers');
-    expect(frames.map((f) => f.type)).toEqual(['blocked']);
+    const frames = await s.run('select 1; drop table customers', { id: 'drop-customers' });
+    expect(frames.map((f) => f.type)).toEqual(['review']);
     expect(frames[0]).toMatchObject({
+      status: 'pending',
       statementIndex: 1,
       rule: 'drop-object',
       statement: 'drop table customers',
     });
+    // Not even the `select 1` ran: no columns, rows or done while the batch is held.
+    s.send({ type: 'cancel', id: 'drop-customers' });
+    await s.waitFor((f) => f.type === 'cancelled' && f.id === 'drop-customers');
+    expect(s.frames.filter((f) => 'id' in f && f.id === 'drop-customers').map((f) => f.type)).toEqual([
+      'review',
+      'cancelled',
+    ]);
     const exists = await admin.query("select to_regclass('public.customers') as t");
     expect(exists.rows[0].t).toBe('customers');
     const blockedHard = await s.run('select 1; alter system set work_mem = 1');
@@ -490,49 +531,83 @@ describe('read level', () => {
       .selectAll()
       .where('id', '=', await grant('read'))
       .executeTakeFirstOrThrow();
-    const frames: Frame[] = [];
-    const session = await SqlSession.open({
-      target: {
-        id: 'demo',
-        host: pgServer.host,
-        port: pgServer.port,
-        user: pgServer.user,
-        database: pgServer.database,
-        tls: 'disable',
-      },
-      password: pgServer.password,
-      grant: { id: g.id, level: 'read' },
-      actor: { username: 'alice', kind: 'user' },
-      masker: createMasker({}, Buffer.alloc(32, 1)),
-      ledger: t.gw.ledger,
-      send: (f) => void frames.push(f),
-      rules: [], // no guard rules at all (the read-only ones still apply to RESET/COMMIT)
-    });
-    try {
-      const before = await count();
-      // set_config with a computed name is not statically visible: it runs, and the insert still fails.
-      await session.run({
-        id: 'x1',
-        sql: "select set_config(n, 'off', false) from (values ('default_transaction_read_only')) v(n); insert into customers (name, email, card_number, country) values ('x', 'x5@y.example', '1', 'US')",
+    const open = async (frames: Frame[]) =>
+      SqlSession.open({
+        target: {
+          id: 'demo',
+          host: pgServer.host,
+          port: pgServer.port,
+          user: pgServer.user,
+          database: pgServer.database,
+          tls: 'disable',
+        },
+        password: pgServer.password,
+        grant: { id: g.id, level: 'read' },
+        actor: { username: 'alice', kind: 'user' },
+        masker: createMasker({}, Buffer.alloc(32, 1)),
+        ledger: t.gw.ledger,
+        send: (f) => void frames.push(f),
+        rules: [], // no guard rules at all (the read-only ones still apply to RESET/COMMIT)
       });
-      expect(frames.filter((f) => 'id' in f && f.id === 'x1').at(-1)).toMatchObject({
+    const insert = (email: string) =>
+      `insert into customers (name, email, card_number, country) values ('x', '${email}', '1', 'US')`;
+    const before = await count();
+
+    // Writes fail in the database itself (25006), without any rule.
+    const plainFrames: Frame[] = [];
+    const plain = await open(plainFrames);
+    try {
+      await plain.run({ id: 'w1', sql: insert('x4@y.example') });
+      expect(plainFrames.filter((f) => 'id' in f && f.id === 'w1').at(-1)).toMatchObject({
+        type: 'error',
+        code: '25006',
+      });
+      await plain.run({ id: 'w2', sql: `select 1; ${insert('x4@y.example')}` });
+      expect(plainFrames.filter((f) => 'id' in f && f.id === 'w2').at(-1)).toMatchObject({
         type: 'error',
         code: '25006',
         statementIndex: 1,
       });
-      // The next batch starts with BEGIN READ ONLY again, whatever the session default now says.
-      await session.run({
-        id: 'x2',
-        sql: "insert into customers (name, email, card_number, country) values ('x', 'x6@y.example', '1', 'US')",
-      });
-      expect(frames.filter((f) => 'id' in f && f.id === 'x2').at(-1)).toMatchObject({
-        type: 'error',
-        code: '25006',
-      });
-      expect(await count()).toBe(before);
     } finally {
-      await session.close('test over', 'client_closed');
+      await plain.close('test over', 'client_closed');
     }
+
+    // A function the guard cannot see into turns the session default off. The statement itself
+    // runs read-only; PostgreSQL reports the change and the session closes before anything else.
+    await admin.query(
+      `create or replace function public.sp_innocent() returns text language sql as
+         $$ select set_config('default_transaction_read_only', 'off', false) $$`,
+    );
+    for (const [label, sql] of [
+      ['a function', 'select public.sp_innocent()'],
+      [
+        'a computed set_config in a batch',
+        "select set_config(n, 'off', false) from (values ('default_transaction_read_only')) v(n); select 1",
+      ],
+    ] as const) {
+      const frames: Frame[] = [];
+      const session = await open(frames);
+      try {
+        await session.run({ id: 'x1', sql });
+        await session.close('test over', 'client_closed'); // waits if the watchdog closed it first
+        await session.run({ id: 'x2', sql: insert('x6@y.example') });
+        const closed = frames.find((f) => f.type === 'closed');
+        expect(closed, label).toMatchObject({ type: 'closed', code: 'error' });
+        expect((closed as { reason: string }).reason, label).toMatch(/stopped being read-only/);
+        expect(frames.filter((f) => 'id' in f && f.id === 'x2').at(-1), label).toMatchObject({
+          type: 'error',
+          code: 'session_closed',
+        });
+        const lost = await t.gw.ledger.list({ kind: 'sql.session.read_only_lost' });
+        expect(
+          lost.some((e) => (e.data as { sessionId?: string }).sessionId === session.id),
+          label,
+        ).toBe(true);
+      } finally {
+        await session.close('test over', 'client_closed');
+      }
+    }
+    expect(await count()).toBe(before);
   });
 });
 
@@ -548,6 +623,23 @@ describe('long results and cancel', () => {
     console.log(`cancel → cancelled in ${elapsed} ms`);
     expect(elapsed).toBeLessThan(2000);
     expect((await s.run('select 1')).at(-1)).toMatchObject({ type: 'complete' });
+  });
+
+  it('describes the columns of a long first result (catalogue lookups inside the open portal)', async () => {
+    // A fresh session knows no types or tables yet, and a result longer than one page keeps the
+    // connection busy: the lookups must run inside the suspended portal's exchange.
+    const s = await openSql(await grant('read'));
+    const frames = await s.run(
+      'select c.id, c.name, g from customers c cross join generate_series(1, 1000) g',
+    );
+    const [cols] = of(frames, 'columns');
+    expect(cols?.columns).toEqual([
+      { name: 'id', type: 'int4', table: 'customers', schema: 'public' },
+      { name: 'name', type: 'text', table: 'customers', schema: 'public' },
+      { name: 'g', type: 'int4' },
+    ]);
+    expect(of(frames, 'rows').length).toBeGreaterThan(1);
+    expect(frames.at(-1)).toMatchObject({ type: 'complete' });
   });
 
   it('streams a 200 000-row result in batches, truncated at the cap, memory bounded', async () => {

@@ -1,6 +1,6 @@
 // Shell guardrails on SSH sessions (protocols/ssh/guard-filter.ts), against a real OpenSSH sshd:
 // exec commands decided before they run (block, review → approve/deny), interactive lines held at
-// Enter (block, paste, Ctrl-C, pipe-to-shell).
+// Enter (block, paste, Ctrl-C, pipe-to-shell). The built-in rules only: they are on by default.
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -141,7 +141,8 @@ describe.skipIf(!hasSshd)('SSH shell guardrails', () => {
             port: sshd.port,
             user: sshd.user,
             hostKey: sshd.hostPublicKey,
-            labels: { env: 'prod', guardrails: 'shell' },
+            // No label or config needed: the built-in shell rules apply to every SSH target.
+            labels: { env: 'prod' },
             credential: { privateKey: sshd.clientPrivateKey },
           },
         ],

@@ -459,6 +459,33 @@ describe.each([pgliteBackend(), postgresBackend()])('store on $name', (backend) 
       expect(new Set(rows.map((r) => r.actor)).size).toBe(40);
       expect(await ledger.verify()).toEqual({ ok: true, count: 40, head: rows[39]?.hash });
     });
+
+    it('group-commits queued events in queue order, interleaved with direct appends', async () => {
+      const store = await open();
+      const ledger = createLedger(store);
+      // Three "sessions" queue 30 events each, interleaved; one direct append in the middle.
+      const queued: Promise<unknown>[] = [];
+      for (let i = 0; i < 30; i++) {
+        for (const s of ['s1', 's2', 's3']) {
+          queued.push(ledger.enqueue({ kind: 'sql.statement', actor: s, actorKind: 'user', data: { i } }));
+        }
+        if (i === 15) queued.push(ledger.append({ kind: 'direct', actor: 'x', actorKind: 'system' }));
+      }
+      // `soon`: written without waiting for the group window, after everything queued before it.
+      const last = await ledger.enqueue({ kind: 'last', actor: 'x', actorKind: 'system' }, { soon: true });
+      await Promise.all(queued);
+      const rows = await ledger.list();
+      expect(rows).toHaveLength(92);
+      expect(rows.at(-1)?.id).toBe(last.id);
+      for (const s of ['s1', 's2', 's3']) {
+        const mine = rows.filter((r) => r.actor === s).map((r) => (r.data as { i: number }).i);
+        expect(mine).toEqual(Array.from({ length: 30 }, (_, i) => i));
+      }
+      // Grouped: far fewer write transactions (rows of one transaction share their time) than events.
+      const queuedRows = rows.filter((r) => r.kind === 'sql.statement');
+      expect(new Set(queuedRows.map((r) => new Date(r.at).getTime())).size).toBeLessThan(10);
+      expect(await ledger.verify()).toMatchObject({ ok: true, count: 92 });
+    });
   });
 });
 
@@ -482,6 +509,13 @@ describe('a PostgreSQL store whose server goes away', () => {
     await expect(store.ping()).rejects.toThrow();
     await expect(
       ledger.append({ kind: 'probe.after', actor: 'system', actorKind: 'system' }),
+    ).rejects.toThrow();
+    // Queued events fail too (their callers fail closed), and the queue keeps working for others.
+    await expect(
+      ledger.enqueue({ kind: 'probe.queued', actor: 'system', actorKind: 'system' }),
+    ).rejects.toThrow();
+    await expect(
+      ledger.enqueue({ kind: 'probe.queued', actor: 'system', actorKind: 'system' }, { soon: true }),
     ).rejects.toThrow();
     await expect(store.close()).resolves.toBeUndefined();
     store = undefined;

@@ -1,5 +1,6 @@
 import type { TargetView } from '@sallyport/protocol';
-import { useEffect, useId } from 'react';
+import { useWindowVirtualizer } from '@tanstack/react-virtual';
+import { memo, useEffect, useId, useLayoutEffect, useRef, useState } from 'react';
 import { useAccess } from '../state/access';
 import { selectHasRole, useSession } from '../state/session';
 import {
@@ -80,13 +81,24 @@ const ACTION_HINT: Record<TargetView['access']['state'], string> = {
   expiring: 'open a session',
 };
 
-function TargetRow({ t, activeLabel }: { t: TargetView; activeLabel: string | null }) {
+interface TargetRowProps {
+  t: TargetView;
+  activeLabel: string | null;
+  /** Position in the filtered list (the virtualizer measures the row by it). */
+  index: number;
+  measure: (row: HTMLTableRowElement | null) => void;
+}
+
+const TargetRow = memo(function TargetRow({ t, activeLabel, index, measure }: TargetRowProps) {
   const setLabel = useTargets((s) => s.setLabel);
   const activate = () => void useAccess.getState().activateTarget(t);
   // Clicks and keys on the label chips keep their own meaning.
   const onChip = (e: { target: EventTarget }) => (e.target as HTMLElement).closest('button') !== null;
   return (
     <tr
+      ref={measure}
+      data-index={index}
+      aria-rowindex={index + 2}
       data-target-id={t.id}
       className="target-row"
       tabIndex={0}
@@ -140,6 +152,78 @@ function TargetRow({ t, activeLabel }: { t: TargetView; activeLabel: string | nu
       </td>
     </tr>
   );
+});
+
+/** A row's height before it is measured: two lines of text and the cell padding. */
+const ESTIMATED_ROW_PX = 64;
+
+/**
+ * A rendered row's height. Behind a session tab the list is hidden and its rows measure 0: they
+ * keep the estimate instead, or the list would collapse and the virtualizer render every row.
+ */
+function rowHeight(row: Element, entry: ResizeObserverEntry | undefined): number {
+  const px = Math.round(entry?.borderBoxSize[0]?.blockSize ?? row.getBoundingClientRect().height);
+  return px > 0 ? px : ESTIMATED_ROW_PX;
+}
+
+/** Keeps the space of the rows that are not rendered, so the page scrolls over the whole list. */
+const Spacer = ({ height }: { height: number }) =>
+  height > 0 ? (
+    <tr className="spacer-row" style={{ background: 'transparent' }}>
+      <td colSpan={5} aria-hidden="true" style={{ height, padding: 0, border: 0 }} />
+    </tr>
+  ) : null;
+
+/**
+ * The rows, virtualized against the page's own scroll: only the rows in view (and a few more)
+ * are in the DOM, so 5,000 targets paint, filter and scroll like 50 — a keystroke in the search
+ * re-renders a screenful, not the list. The list's distance from the top of the document is the
+ * virtualizer's scroll margin, measured again whenever the page's height changes.
+ */
+function TargetRows({ targets, activeLabel }: { targets: TargetView[]; activeLabel: string | null }) {
+  const body = useRef<HTMLTableSectionElement>(null);
+  const [offset, setOffset] = useState(0);
+  useLayoutEffect(() => {
+    const el = body.current;
+    if (!el) return;
+    const measure = () => setOffset(Math.round(el.getBoundingClientRect().top + window.scrollY));
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(document.body);
+    return () => observer.disconnect();
+  }, []);
+  const virtualizer = useWindowVirtualizer({
+    count: targets.length,
+    estimateSize: () => ESTIMATED_ROW_PX,
+    measureElement: rowHeight,
+    getItemKey: (i) => targets[i]?.id ?? i,
+    overscan: 6,
+    scrollMargin: offset,
+    initialRect: { width: window.innerWidth, height: window.innerHeight },
+  });
+  const items = virtualizer.getVirtualItems();
+  const first = items[0];
+  const last = items.at(-1);
+  const before = first ? first.start - offset : 0;
+  const after = last ? virtualizer.getTotalSize() - (last.end - offset) : 0;
+  return (
+    <tbody ref={body}>
+      <Spacer height={before} />
+      {items.map((item) => {
+        const t = targets[item.index];
+        return t ? (
+          <TargetRow
+            key={t.id}
+            t={t}
+            activeLabel={activeLabel}
+            index={item.index}
+            measure={virtualizer.measureElement}
+          />
+        ) : null;
+      })}
+      <Spacer height={after} />
+    </tbody>
+  );
 }
 
 export function TargetsView() {
@@ -179,9 +263,9 @@ export function TargetsView() {
         </div>
       ) : null}
       <div className="table-wrap">
-        <table className="table">
+        <table className="table" aria-rowcount={targets.length + 1}>
           <thead>
-            <tr>
+            <tr aria-rowindex={1}>
               <th scope="col">Name</th>
               <th scope="col">Kind</th>
               <th scope="col">Address</th>
@@ -189,11 +273,7 @@ export function TargetsView() {
               <th scope="col">Access</th>
             </tr>
           </thead>
-          <tbody>
-            {targets.map((t) => (
-              <TargetRow key={t.id} t={t} activeLabel={label} />
-            ))}
-          </tbody>
+          <TargetRows targets={targets} activeLabel={label} />
         </table>
         {status === 'loading' && total === 0 ? (
           <div className="table-empty muted">Loading targets…</div>

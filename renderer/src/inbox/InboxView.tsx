@@ -329,6 +329,7 @@ function RequestDetail({ r }: { r: RequestView }) {
 }
 
 const DETAIL_LABELS: Record<string, string> = {
+  statements: 'Statements in the batch',
   kinds: 'Statement kinds',
   statementKinds: 'Statement kinds',
   relations: 'Tables',
@@ -336,9 +337,26 @@ const DETAIL_LABELS: Record<string, string> = {
   commands: 'Commands',
   estimate: 'Estimated rows',
   rows: 'Estimated rows',
+  explain: 'Estimated rows (planner)',
 };
 
-function detailValue(v: unknown): string {
+/** Details the pane shows elsewhere (rule, message) or that only locate the statement for the gateway. */
+const HIDDEN_DETAILS = new Set(['rule', 'message', 'statementIndex']);
+
+/** One EXPLAIN estimate of a held SQL batch (`{statementIndex, kind, planRows | error}`). */
+function explainText(e: unknown): string {
+  if (!e || typeof e !== 'object') return String(e);
+  const { statementIndex, kind, planRows, error } = e as Record<string, unknown>;
+  const which = `${typeof statementIndex === 'number' ? `statement ${statementIndex + 1}` : 'statement'}${
+    typeof kind === 'string' ? ` (${kind})` : ''
+  }`;
+  return typeof planRows === 'number'
+    ? `≈${planRows.toLocaleString('en-US')} rows · ${which}`
+    : `${which}: ${typeof error === 'string' ? error : 'no estimate'}`;
+}
+
+function detailValue(key: string, v: unknown): string {
+  if (key === 'explain' && Array.isArray(v)) return v.map(explainText).join('; ') || 'none';
   if (Array.isArray(v)) return v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(', ');
   if (typeof v === 'string') return v;
   return JSON.stringify(v);
@@ -347,7 +365,7 @@ function detailValue(v: unknown): string {
 function ReviewDetail({ r }: { r: ReviewView }) {
   const me = useSession(selectMe);
   const now = useNow();
-  const details = Object.entries(r.details);
+  const details = Object.entries(r.details).filter(([k]) => !HIDDEN_DETAILS.has(k));
   return (
     <article className="detail" data-testid="inbox-detail" data-review-id={r.id}>
       <header className="detail-head">
@@ -366,7 +384,9 @@ function ReviewDetail({ r }: { r: ReviewView }) {
         {details.map(([k, v]) => (
           <div key={k}>
             <dt>{DETAIL_LABELS[k] ?? k}</dt>
-            <dd className="mono">{detailValue(v)}</dd>
+            <dd className="mono" data-detail={k}>
+              {detailValue(k, v)}
+            </dd>
           </div>
         ))}
         <div>

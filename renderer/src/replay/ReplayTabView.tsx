@@ -266,7 +266,10 @@ function SqlReplayView({ meta, rec }: { meta: RecordingView; rec: SqlRecording }
       ) : (
         <ol className="stmt-list">
           {rec.statements.map((s, i) => (
-            <StatementCard key={`${s.runId}-${s.index}`} s={s} n={i + 1} />
+            // A reviewed statement has several lines (held, then ran or refused); a recording's
+            // lines never move, so their position tells them apart.
+            // biome-ignore lint/suspicious/noArrayIndexKey: an immutable list, see above
+            <StatementCard key={`${s.runId}-${s.index}-${i}`} s={s} n={i + 1} />
           ))}
         </ol>
       )}

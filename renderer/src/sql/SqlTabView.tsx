@@ -1,5 +1,8 @@
-import type { GrantView } from '@sallyport/protocol';
+import type { GrantView, ReviewView } from '@sallyport/protocol';
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { approvalNeeded } from '../access/format';
+import { gateway } from '../api';
+import { Countdown } from '../components/Countdown';
 import { useAccess } from '../state/access';
 import {
   type HistoryEntry,
@@ -12,7 +15,13 @@ import {
 import { useTargets } from '../state/targets';
 import { GrantEnded } from '../tabs/GrantEnded';
 import { checkGrant, GRANT_ENDED_CODES, timeLeft } from '../tabs/grants';
-import { type ResultSet, SqlConnection, type SqlConnectionState, type SqlRun } from './connection';
+import {
+  inProgress,
+  type ResultSet,
+  SqlConnection,
+  type SqlConnectionState,
+  type SqlRun,
+} from './connection';
 import { csvFilename, download, lineColOf, toCsv } from './csv';
 import { ResultGrid } from './ResultGrid';
 import { SqlEditor, type SqlEditorHandle } from './SqlEditor';
@@ -41,7 +50,7 @@ function statusOf(s: SqlConnectionState): TabStatus {
   if (s.phase === 'connecting') return 'connecting';
   if (s.phase === 'closed')
     return s.closed && GRANT_ENDED_CODES.has(s.closed.code) ? 'grant-ended' : 'closed';
-  return s.run?.status === 'running' ? 'running' : 'connected';
+  return inProgress(s.run) ? 'running' : 'connected';
 }
 
 const OUTCOME: Record<SqlRun['status'], HistoryOutcome> = {
@@ -57,18 +66,32 @@ const OUTCOME: Record<SqlRun['status'], HistoryOutcome> = {
 const durationText = (ms: number | undefined) =>
   ms === undefined ? '' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 
+/** The approver of a review decision: the `review` frame's, else the gateway's `… by <who>` text. */
+const deciderOf = (run: SqlRun): string | undefined =>
+  run.review?.decidedBy ?? /^(?:approved|denied) by ([^:\s]+)/.exec(run.blocked?.message ?? '')?.[1];
+
 function RunStatus({ run, maxRows }: { run: SqlRun; maxRows: number | undefined }) {
   const received = run.results.reduce((n, r) => n + r.rows.length, 0);
+  if (run.status === 'review') {
+    return (
+      <span className="run-status run-status-review" role="status" data-testid="run-status">
+        <span className="spinner spinner-review" aria-hidden="true" />
+        {run.cancelling ? 'Withdrawing the review…' : 'Waiting for approval · nothing ran yet'}
+      </span>
+    );
+  }
   if (run.status === 'running') {
+    const approved = run.review?.status === 'approved' ? `Approved by ${deciderOf(run)} · ` : '';
     return (
       <span className="run-status run-status-running" role="status">
         <span className="spinner" aria-hidden="true" />
         {run.cancelling
           ? 'Cancelling…'
-          : `Running… ${received ? `${fmt.format(received)} rows received` : ''}`}
+          : `${approved}Running… ${received ? `${fmt.format(received)} rows received` : ''}`}
       </span>
     );
   }
+  const reviewCode = run.blocked?.code;
   const last = run.statements.at(-1);
   return (
     <span className={`run-status run-status-${run.status}`} role="status" data-testid="run-status">
@@ -79,16 +102,20 @@ function RunStatus({ run, maxRows }: { run: SqlRun; maxRows: number | undefined 
               : ''
           } · ${durationText(run.durationMs)}`
         : run.status === 'cancelled'
-          ? 'Cancelled'
+          ? run.review
+            ? 'Review withdrawn · nothing ran'
+            : 'Cancelled'
           : run.status === 'closed'
             ? 'Interrupted: the session closed'
             : run.status === 'blocked'
-              ? `Blocked by the gateway (rule ${run.blocked?.rule ?? '?'}) · nothing ran`
-              : run.status === 'review'
-                ? `Waiting for approval (rule ${run.review?.rule ?? '?'}) · nothing ran yet`
-                : `Failed${run.error?.code ? ` with ${run.error.code}` : ''}${
-                    run.statements.length ? ` after ${run.statements.length} completed statements` : ''
-                  } · ${durationText(run.durationMs)}`}
+              ? reviewCode === 'review_denied'
+                ? `Denied by ${deciderOf(run) ?? 'an approver'} · nothing ran`
+                : reviewCode === 'review_expired'
+                  ? 'Review expired: nobody approved it in time · nothing ran'
+                  : `Blocked by the gateway (rule ${run.blocked?.rule ?? '?'}) · nothing ran`
+              : `Failed${run.error?.code ? ` with ${run.error.code}` : ''}${
+                  run.statements.length ? ` after ${run.statements.length} completed statements` : ''
+                } · ${durationText(run.durationMs)}`}
       {run.statements.some((s) => s.truncated) ? (
         <span className="run-truncated-inline"> · truncated at {fmt.format(maxRows ?? 0)} rows</span>
       ) : null}
@@ -96,7 +123,173 @@ function RunStatus({ run, maxRows }: { run: SqlRun; maxRows: number | undefined 
   );
 }
 
-function RunMessages({ run, maxRows }: { run: SqlRun; maxRows: number | undefined }) {
+type Blocked = NonNullable<SqlRun['blocked']>;
+type Review = NonNullable<SqlRun['review']>;
+
+/**
+ * The requester's own copy of a review (`GET /api/reviews?scope=mine`): who may approve it, and
+ * the decision with its reason. Fetched again when the run's phase changes.
+ */
+function useOwnReview(reviewId: string | undefined, phase: string): ReviewView | null {
+  const [own, setOwn] = useState<ReviewView | null>(null);
+  useEffect(() => {
+    if (!reviewId) return;
+    let gone = false;
+    gateway.reviews({ scope: 'mine', ...(phase === 'review' ? { status: 'pending' } : {}) }).then(
+      (list) => {
+        const found = list.find((r) => r.id === reviewId);
+        if (!gone && found) setOwn(found);
+      },
+      // Only the extra facts are missing then (approvers, structured reason): the frames suffice.
+      () => {},
+    );
+    return () => {
+      gone = true;
+    };
+  }, [reviewId, phase]);
+  return own && own.id === reviewId ? own : null;
+}
+
+/** The batch as sent, when the approval covers more than the statement that needed review. */
+function WholeBatch({ run, statement }: { run: SqlRun; statement: string }) {
+  if (run.sql.trim() === statement.trim()) return null;
+  return (
+    <details className="sql-review-batch">
+      <summary>The decision covers the whole run, exactly as sent</summary>
+      <pre className="sql-msg-batch">{run.sql.trim()}</pre>
+    </details>
+  );
+}
+
+/** Held for an approver (pending), or approved and running / ran. */
+function ReviewMessage({ run, review, own }: { run: SqlRun; review: Review; own: ReviewView | null }) {
+  if (review.status === 'approved') {
+    const reason = own?.decisionReason ?? /^approved by [^:]+: ([\s\S]+)$/.exec(review.message)?.[1];
+    return (
+      <div
+        className="sql-msg sql-msg-approved"
+        role="status"
+        data-testid="sql-review"
+        data-review-status="approved"
+      >
+        <div className="sql-msg-head">
+          <strong data-testid="review-approved-by">Approved by {deciderOf(run) ?? 'an approver'}</strong>
+          <span>
+            rule <code className="rule">{review.rule}</code>
+          </span>
+          <span className="muted">ran once, exactly as it was held</span>
+        </div>
+        {reason ? <p className="sql-msg-text">“{reason}”</p> : null}
+      </div>
+    );
+  }
+  if (run.status === 'cancelled') {
+    return (
+      <div
+        className="sql-msg sql-msg-closed"
+        role="status"
+        data-testid="sql-review"
+        data-review-status="cancelled"
+      >
+        <div className="sql-msg-head">
+          <strong>Review withdrawn</strong>
+          <span>
+            rule <code className="rule">{review.rule}</code>
+          </span>
+          <span className="muted">nothing in this run was executed</span>
+        </div>
+        <pre className="sql-msg-stmt">{review.statement}</pre>
+      </div>
+    );
+  }
+  if (run.status !== 'review') return null;
+  const approvers = own ? approvalNeeded(own.approvers, 1) : null;
+  const expiresAt = review.expiresAt ?? own?.expiresAt;
+  return (
+    <div
+      className="sql-msg sql-msg-review"
+      role="status"
+      data-testid="sql-review"
+      data-review-status="pending"
+    >
+      <div className="sql-msg-head">
+        <span className="spinner spinner-review" aria-hidden="true" />
+        <strong>Waiting for approval</strong>
+        <span>
+          rule <code className="rule">{review.rule}</code>
+        </span>
+        {expiresAt ? (
+          <span className="sql-review-expiry" title={new Date(expiresAt).toLocaleString()}>
+            expires in <Countdown until={expiresAt} warnMs={60_000} />
+          </span>
+        ) : null}
+      </div>
+      <p className="sql-msg-text">{review.message}</p>
+      <pre className="sql-msg-stmt">{review.statement}</pre>
+      <WholeBatch run={run} statement={review.statement} />
+      <p className="sql-review-who">
+        {approvers ? (
+          <>
+            Can approve: <strong data-testid="review-approvers">{approvers}</strong>.{' '}
+          </>
+        ) : null}
+        Nothing has run. It runs once, unchanged, when approved; Cancel withdraws it.
+      </p>
+    </div>
+  );
+}
+
+/** Refused: by a rule, or by a review that was denied or expired (the approver's reason apart). */
+function BlockedMessage({ run, blocked, own }: { run: SqlRun; blocked: Blocked; own: ReviewView | null }) {
+  const denied = blocked.code === 'review_denied';
+  const expired = blocked.code === 'review_expired';
+  const reason = denied
+    ? (own?.decisionReason ?? /^denied by [^:]+: ([\s\S]+)$/.exec(blocked.message)?.[1])
+    : undefined;
+  return (
+    <div
+      className={`sql-msg sql-msg-blocked${denied ? ' sql-msg-denied' : ''}`}
+      role="alert"
+      data-testid="sql-blocked"
+      data-code={blocked.code ?? 'rule'}
+    >
+      <div className="sql-msg-head">
+        <strong>
+          {denied
+            ? `Denied by ${deciderOf(run) ?? 'an approver'}`
+            : expired
+              ? 'Review expired: nobody approved it in time'
+              : 'Blocked by the gateway'}
+        </strong>
+        <span>
+          rule <code className="rule">{blocked.rule}</code>
+        </span>
+        <span className="muted">
+          statement {blocked.statementIndex + 1} · nothing in this run was executed
+        </span>
+      </div>
+      {denied && reason ? (
+        <blockquote className="sql-review-reason">
+          <span className="sql-review-reason-label">Reason</span>
+          <span data-testid="review-reason">{reason}</span>
+        </blockquote>
+      ) : (
+        <p className="sql-msg-text">{blocked.message}</p>
+      )}
+      <pre className="sql-msg-stmt">{blocked.statement}</pre>
+    </div>
+  );
+}
+
+function RunMessages({
+  run,
+  maxRows,
+  own,
+}: {
+  run: SqlRun;
+  maxRows: number | undefined;
+  own: ReviewView | null;
+}) {
   const truncated = run.results.filter((r) => r.done?.truncated);
   return (
     <>
@@ -122,38 +315,8 @@ function RunMessages({ run, maxRows }: { run: SqlRun; maxRows: number | undefine
           {run.error.hint ? <p className="sql-msg-more">Hint: {run.error.hint}</p> : null}
         </div>
       ) : null}
-      {run.blocked ? (
-        <div className="sql-msg sql-msg-blocked" role="alert" data-testid="sql-blocked">
-          <div className="sql-msg-head">
-            <strong>Blocked by the gateway</strong>
-            <span>
-              rule <code className="rule">{run.blocked.rule}</code>
-            </span>
-            <span className="muted">
-              statement {run.blocked.statementIndex + 1} · nothing in this run was executed
-            </span>
-          </div>
-          <p className="sql-msg-text">{run.blocked.message}</p>
-          <pre className="sql-msg-stmt">{run.blocked.statement}</pre>
-        </div>
-      ) : null}
-      {run.review ? (
-        <div className="sql-msg sql-msg-review" role="status" data-testid="sql-review">
-          <div className="sql-msg-head">
-            <strong>Waiting for approval</strong>
-            <span>
-              rule <code className="rule">{run.review.rule}</code>
-            </span>
-            {run.review.reviewId ? (
-              <span>
-                review <code className="mono">{run.review.reviewId}</code>
-              </span>
-            ) : null}
-          </div>
-          <p className="sql-msg-text">{run.review.message}</p>
-          <pre className="sql-msg-stmt">{run.review.statement}</pre>
-        </div>
-      ) : null}
+      {run.blocked ? <BlockedMessage run={run} blocked={run.blocked} own={own} /> : null}
+      {run.review ? <ReviewMessage run={run} review={run.review} own={own} /> : null}
       {truncated.length > 0 ? (
         <div className="sql-msg sql-msg-truncated" role="status" data-testid="sql-truncated">
           <strong>Result truncated.</strong> The gateway sends at most {fmt.format(maxRows ?? 0)} rows per
@@ -273,7 +436,9 @@ export default function SqlTabView({ tab, active }: { tab: SqlTab; active: boole
         ed.markError(
           r.offset + (at >= 0 ? at : lead),
           at >= 0 ? r.blocked.statement.length : r.sql.trim().length,
-          `Blocked by rule ${r.blocked.rule}: ${r.blocked.message}`,
+          r.blocked.code?.startsWith('review_')
+            ? `Not run (rule ${r.blocked.rule}): ${r.blocked.message}`
+            : `Blocked by rule ${r.blocked.rule}: ${r.blocked.message}`,
         );
       }
     },
@@ -331,7 +496,8 @@ export default function SqlTabView({ tab, active }: { tab: SqlTab; active: boole
   }, []);
 
   const ready = state.phase === 'ready';
-  const running = run?.status === 'running';
+  const running = inProgress(run);
+  const ownReview = useOwnReview(run?.review?.reviewId, run?.status ?? '');
   const resultIndex = run ? pickResult(run.results, chosen) : -1;
   const result = run && resultIndex >= 0 ? run.results[resultIndex] : undefined;
   const closed = state.closed;
@@ -416,6 +582,9 @@ export default function SqlTabView({ tab, active }: { tab: SqlTab; active: boole
               className="button button-danger button-small"
               onClick={() => live?.cancel()}
               disabled={run?.cancelling}
+              title={
+                run?.status === 'review' ? 'Withdraw the review: nothing of this run executes' : undefined
+              }
             >
               Cancel
             </button>
@@ -507,7 +676,7 @@ export default function SqlTabView({ tab, active }: { tab: SqlTab; active: boole
                 </span>
               ) : null}
             </div>
-            <RunMessages run={run} maxRows={state.info?.maxRows} />
+            <RunMessages run={run} maxRows={state.info?.maxRows} own={ownReview} />
             {result ? (
               <ResultGrid
                 columns={result.columns}

@@ -26,6 +26,10 @@ export interface StatementDone {
   durationMs?: number | undefined;
 }
 
+/**
+ * `review`: the batch is held for an approver (nothing ran yet); the run is still open and goes
+ * back to `running` once approved. The other statuses after `running` are final.
+ */
 export type RunStatus = 'running' | 'complete' | 'error' | 'blocked' | 'review' | 'cancelled' | 'closed';
 
 export interface SqlRun {
@@ -39,6 +43,7 @@ export interface SqlRun {
   statements: StatementDone[];
   error?: Omit<SqlServerMessageOf<'error'>, 'type' | 'id'>;
   blocked?: Omit<SqlServerMessageOf<'blocked'>, 'type' | 'id'>;
+  /** The statement review of this run: `pending` while held, `approved` once it may run. */
   review?: Omit<SqlServerMessageOf<'review'>, 'type' | 'id'>;
   durationMs?: number;
   cancelling?: boolean;
@@ -68,11 +73,17 @@ export interface SqlConnectionOptions {
 }
 
 let runSeq = 0;
-const TERMINAL = new Set(['complete', 'error', 'blocked', 'review', 'cancelled']);
+const TERMINAL = new Set<RunStatus>(['complete', 'error', 'blocked', 'cancelled', 'closed']);
+/** A run that has not ended: executing, or held for statement review. */
+export const inProgress = (run: SqlRun | null | undefined): boolean =>
+  run?.status === 'running' || run?.status === 'review';
 
 /**
  * One SQL session over `/api/sql` (protocol/src/sql.ts): `open`, then one `run` at a time and
  * `cancel`. Every cell has been masked by the gateway before it arrives; `rows.masked` says which.
+ * The session opens with `reviews: true`: a batch the guard holds for review keeps its run open
+ * (`review` pending) until an approver decides, then streams like any other run (approved) or
+ * ends `blocked` (denied, expired); `cancel` withdraws the review.
  */
 export class SqlConnection {
   readonly store: StoreApi<SqlConnectionState>;
@@ -92,7 +103,8 @@ export class SqlConnection {
   connect(): void {
     const ws = new WebSocket(socketUrl('/api/sql'));
     this.ws = ws;
-    ws.onopen = () => this.send({ type: 'open', targetId: this.opts.targetId, grantId: this.opts.grantId });
+    ws.onopen = () =>
+      this.send({ type: 'open', targetId: this.opts.targetId, grantId: this.opts.grantId, reviews: true });
     ws.onmessage = (ev) => {
       if (typeof ev.data !== 'string') return;
       let json: unknown;
@@ -132,12 +144,12 @@ export class SqlConnection {
   private update(run: SqlRun, patch: Partial<SqlRun>): void {
     const next = { ...run, ...patch };
     this.store.setState((s) => ({ run: next, version: s.version + 1 }));
-    if (TERMINAL.has(next.status) || next.status === 'closed') this.opts.onRunEnd?.(next);
+    if (TERMINAL.has(next.status) && !TERMINAL.has(run.status)) this.opts.onRunEnd?.(next);
   }
 
   private endRun(status: RunStatus): void {
     const run = this.store.getState().run;
-    if (run?.status === 'running') this.update(run, { status });
+    if (run && inProgress(run)) this.update(run, { status, cancelling: false });
   }
 
   private onFrame(f: SqlServerMessage): void {
@@ -220,13 +232,23 @@ export class SqlConnection {
       case 'blocked': {
         const { type: _t, id, ...blocked } = f;
         const run = this.current(id);
-        if (run) this.update(run, { status: 'blocked', blocked, durationMs: Date.now() - run.startedAt });
+        if (run) {
+          this.update(run, {
+            status: 'blocked',
+            blocked,
+            durationMs: Date.now() - run.startedAt,
+            cancelling: false,
+          });
+        }
         return;
       }
       case 'review': {
         const { type: _t, id, ...review } = f;
         const run = this.current(id);
-        if (run) this.update(run, { status: 'review', review, durationMs: Date.now() - run.startedAt });
+        if (!run || !inProgress(run)) return;
+        // Approved: the held batch runs now, its frames follow as for any run.
+        if (review.status === 'approved') this.update(run, { status: 'running', review });
+        else this.update(run, { status: 'review', review });
         return;
       }
       case 'cancelled': {
@@ -248,8 +270,9 @@ export class SqlConnection {
     return true;
   }
 
+  /** A run is executing or held for review: the gateway answers another `run` with `busy`. */
   get running(): boolean {
-    return this.store.getState().run?.status === 'running';
+    return inProgress(this.store.getState().run);
   }
 
   /** Starts a run; false when the session is not ready or a run is in progress. */
@@ -270,9 +293,10 @@ export class SqlConnection {
     return this.send({ type: 'run', id, sql });
   }
 
+  /** Cancels the current run; a run held for review withdraws the review. */
   cancel(): void {
     const run = this.store.getState().run;
-    if (run?.status !== 'running' || run.cancelling) return;
+    if (!run || !inProgress(run) || run.cancelling) return;
     this.update(run, { cancelling: true });
     this.send({ type: 'cancel', id: run.id });
   }

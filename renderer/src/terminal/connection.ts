@@ -1,4 +1,9 @@
-import { type NoticeLevel, type TerminalClientMessage, TerminalServerMessage } from '@sallyport/protocol';
+import {
+  decodeBinaryOutput,
+  type NoticeLevel,
+  type TerminalClientMessage,
+  TerminalServerMessage,
+} from '@sallyport/protocol';
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import {
   base64ToBytes,
@@ -64,6 +69,9 @@ export class TerminalConnection {
 
   connect(): void {
     const ws = new WebSocket(socketUrl('/api/terminal'));
+    // Output comes as binary frames (`binaryOutput` below): the bytes as the target sent them
+    // (masked), with no JSON, validation or base64 to undo per chunk.
+    ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.onopen = () => {
       this.openedSize = { ...this.size };
@@ -74,9 +82,17 @@ export class TerminalConnection {
         mode: 'shell',
         cols: this.size.cols,
         rows: this.size.rows,
+        binaryOutput: true,
       });
     };
     ws.onmessage = (ev) => {
+      if (ev.data instanceof ArrayBuffer) {
+        // A chunk may end inside a UTF-8 character: xterm's write(Uint8Array) keeps the partial
+        // character and completes it with the next chunk.
+        const out = decodeBinaryOutput(new Uint8Array(ev.data));
+        if (out) this.opts.onOutput(out.data);
+        return;
+      }
       if (typeof ev.data !== 'string') return;
       let json: unknown;
       try {

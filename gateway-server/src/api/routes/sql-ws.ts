@@ -9,6 +9,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import type { ReviewService } from '../../access/reviews';
 import { AccessError, type Actor } from '../../access/service';
+import { createGuardrails, type Guardrails } from '../../policy/guardrails';
 import type { SqlRule } from '../../protocols/postgres/guard';
 import {
   catalogSqlRecorderFactory,
@@ -40,12 +41,11 @@ export interface SqlRouteOptions {
    * keeping `recording.sqlResultRows` masked rows per statement; no recording without a catalogue.
    */
   recorder?: SqlRecorderFactory;
-  /** Most rows one statement sends (default 10 000). */
+  /** Guard rules and row cap per session (policy/guardrails.ts). Default: from `ctx.config.guardrails`. */
+  guardrails?: Guardrails;
+  /** Most rows one statement sends (tests; default `guardrails.sql.maxRows` of the config). */
   maxRows?: number;
-  /**
-   * Guard rules for every session (default DEFAULT_SQL_RULES). There is no per-target SQL rule
-   * configuration yet; tests pass rules here.
-   */
+  /** The same guard rules for every session, whatever the config says (tests). */
   rules?: SqlRule[];
 }
 
@@ -74,12 +74,15 @@ const wsCodeOf: Record<SqlCloseCode, number> = {
  * The SQL channel `/api/sql` (protocol/src/sql.ts): authenticate (header, console cookie or a
  * first `auth` frame), `open` a session under a grant, then `run` / `cancel`. The session itself
  * (guard, streaming, masking, ledger) lives in protocols/postgres/session.ts; this route checks
- * the grant, wires the socket and registers the session so revocation can close it. Clients that
- * open with `reviews: true` get statement review (the session holds `review` batches for an
- * approver through `ctx.reviews`); others get such batches refused as `blocked`.
+ * the grant, picks the guard rules for the target and level (config `guardrails`), wires the
+ * socket and registers the session so revocation can close it. Every session has statement
+ * review: `review` batches are held for an approver through `ctx.reviews` (the `reviews` flag of
+ * `open` is accepted and ignored; only a gateway without a review service refuses them).
  */
 export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRouteOptions = {}) {
   const { recordings, masker: textMasker } = ctx;
+  const guardrails = opts.guardrails ?? createGuardrails(ctx.config.guardrails);
+  const maxRows = opts.maxRows ?? guardrails.sqlMaxRows;
   const recorder =
     opts.recorder ??
     (recordings
@@ -97,10 +100,23 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
     let badFrames = 0;
     let chain: Promise<void> = Promise.resolve();
 
+    // A statement's frames (columns, rows, done, complete) are produced in one go: corking the
+    // socket until the current job's microtasks have run turns them into one write, not four.
+    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      socket?.uncork();
+    };
     /** Sends a frame; waits for the socket to drain when the client reads slower than we send. */
     const send = (frame: SqlServerMessage): void | Promise<void> => {
       if (ws.readyState !== ws.OPEN) return;
       const data = JSON.stringify(frame);
+      if (socket && !corked) {
+        corked = true;
+        socket.cork();
+        process.nextTick(uncork);
+      }
       if (ws.bufferedAmount < HIGH_WATER_BYTES) {
         ws.send(data);
         return;
@@ -149,8 +165,7 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
       }
     };
 
-    /** `reviews`: the client waits for statement review (it opened with `reviews: true`). */
-    const open = async (c: Caller, targetId: string, grantId: string, reviews: boolean) => {
+    const open = async (c: Caller, targetId: string, grantId: string) => {
       const { access, sessions: registry, masker } = ctx;
       if (!access || !registry || !masker) {
         return refuse('unavailable', 'SQL sessions are not available on this gateway', SqlWsClose.refused);
@@ -214,11 +229,9 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
           masker,
           ledger: ctx.ledger,
           send,
-          ...(opts.maxRows !== undefined ? { maxRows: opts.maxRows } : {}),
-          ...(opts.rules ? { rules: opts.rules } : {}),
-          ...(reviews && ctx.reviews
-            ? { review: reviewHooks(ctx.reviews, { sessionId, grant, requester: c }) }
-            : {}),
+          maxRows,
+          rules: opts.rules ?? guardrails.sqlRules(target, level.data),
+          ...(ctx.reviews ? { review: reviewHooks(ctx.reviews, { sessionId, grant, requester: c }) } : {}),
           ...(recorder
             ? {
                 recorder: recorder(
@@ -319,7 +332,7 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
         if (opening || session)
           return bad('already_open', 'this socket already carries a session: open another socket');
         opening = true;
-        return open(caller, msg.targetId, msg.grantId, msg.reviews === true);
+        return open(caller, msg.targetId, msg.grantId);
       }
       if (!session || session.isClosed) return bad('not_open', 'send {"type":"open",…} first', msg.id);
       // Not awaited: a run streams while later frames (cancel) are handled.

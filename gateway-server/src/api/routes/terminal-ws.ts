@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { userMessage } from '../../access/revocation';
 import { AccessError } from '../../access/service';
+import { createGuardrails, type Guardrails } from '../../policy/guardrails';
 import { type FilterFactory, identityFilters, type SessionObserver } from '../../protocols/ssh/filters';
 import { createShellGuard } from '../../protocols/ssh/guard-filter';
 import { createMaskingFilter } from '../../protocols/ssh/masking-filter';
@@ -28,19 +29,23 @@ const send = (ws: WebSocket, msg: TerminalServerMessage) => {
 
 export interface TerminalRouteOptions {
   /**
-   * Extra filters per session (guardrails; filters.ts), identity when absent. Masking
-   * (last output filter) and recording (last observer) are always added by the route.
+   * Extra filters per session (filters.ts), identity when absent. The shell guard (first input
+   * filter), masking (last output filter) and recording (last observer) are added by the route.
    */
   filters?: FilterFactory;
+  /** Shell guard rules per target and level (policy/guardrails.ts). Default: from `ctx.config.guardrails`. */
+  guardrails?: Guardrails;
 }
 
 /**
  * The terminal channel `/api/terminal` (protocol/src/terminal.ts): authenticate
  * (header or first frame), `open` under a grant, then relay. Refusals are a
  * `notice` + `closed`; malformed frames get an error notice naming the problem,
- * and a client that keeps sending them is disconnected.
+ * and a client that keeps sending them is disconnected. Exec commands and interactive lines pass
+ * the shell guard with the rules in effect for the target and the grant's level.
  */
 export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: TerminalRouteOptions = {}) {
+  const guardrails = opts.guardrails ?? createGuardrails(ctx.config.guardrails);
   app.get('/api/terminal', { websocket: true }, (ws, req) => {
     let caller: Caller | undefined;
     let authing: Promise<void> | undefined;
@@ -127,6 +132,8 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
         return refuse('not_ssh', `${msg.targetId} is not an SSH target`);
       }
       if (ws.readyState !== ws.OPEN) return;
+      // Decided before the session starts: exec commands are checked before the channel opens.
+      const shellRules = guardrails.shellRules(target, grant.level);
       session = new TerminalSession({
         ws,
         actor: { username: c.username, kind: c.kind },
@@ -146,14 +153,16 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
         filters: async (fctx) => {
           const base = await (opts.filters ?? identityFilters)(fctx);
           const live = session;
-          // Shell guardrails (guard-filter.ts): opt-in per target with the label `guardrails: shell`.
-          if (target.labels?.guardrails === 'shell') {
+          // Shell guardrails (guard-filter.ts) on every SSH target, unless no rule is in effect for
+          // this target and level (the config turned the built-in rules off and scoped none here).
+          if (shellRules.length > 0) {
             const guard = await createShellGuard({
               ctx: fctx,
               ledger: ctx.ledger,
               reviews: ctx.reviews,
               grant,
               requester: c,
+              rules: shellRules,
               kick: (m) => live?.input(m),
             });
             base.input.unshift(guard.input);

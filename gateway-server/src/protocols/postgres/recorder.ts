@@ -119,6 +119,8 @@ interface RunState {
   /** When the next statement started (the run's start, then each `done`). */
   nextAt: Date;
   current: StatementState | undefined;
+  /** Held for an approver (a pending `review`): nothing of the batch runs until approved. */
+  held?: boolean;
 }
 
 /** A SqlRecorder writing `SqlRecordingLine`s, one JSON object per line. */
@@ -270,10 +272,12 @@ export function createJsonlSqlRecorder(opts: JsonlSqlRecorderOptions): SqlRecord
         write(refused(r, f, at));
         // A held statement may still run once approved (more frames for this run): keep the run.
         if (f.type === 'blocked') run = undefined;
+        else r.held = f.status !== 'approved';
         return;
       case 'cancelled': {
         const index = r.current?.index ?? r.next;
-        const running = r.current !== undefined || index < (textsOf(r)?.length ?? 0);
+        // A cancelled hold ran nothing: only the `cancel` line.
+        const running = !r.held && (r.current !== undefined || index < (textsOf(r)?.length ?? 0));
         if (running) write(statementLine(r, statementOf(r, index), at, { cancelled: true }));
         write({
           type: 'cancel',

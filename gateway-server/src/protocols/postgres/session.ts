@@ -8,31 +8,38 @@
 //      approver (see "Statement review" below); without review hooks it is refused like `blocked`.
 //   2. The statements run one by one, each exactly as the parser cut it out of the batch (one
 //      statement per extended-protocol Parse, so nothing can smuggle in a second statement).
-//      SELECTs stream through a server-side cursor (DECLARE … NO SCROLL CURSOR, FETCH 500) so the
-//      gateway holds at most one FETCH worth of rows whatever the result size; at the row cap the
-//      cursor is closed and `done.truncated` is true. Other statements run plainly.
+//      SELECTs are read in pages of 500 from an unnamed portal (portal-reader.ts: Parse, Bind,
+//      Describe and Execute leave in one write, so a short result costs one round trip) and the
+//      gateway holds at most one page whatever the result size; at the row cap the portal is
+//      closed and `done.truncated` is true. Other statements run plainly.
 //   3. Every cell goes through masker.maskCell (column rules by schema.table.column, then value
 //      detectors) before it is sent; masked cells are reported by coordinates.
 //
 // Transactions:
 //   - `read` sessions: the connection starts with `default_transaction_read_only=on` (a startup
-//     parameter) AND every batch runs inside an explicit `BEGIN READ ONLY` … `COMMIT`. The
-//     explicit transaction is read-only whatever the session defaults say, so neither
-//     `RESET ALL`, `SET default_transaction_read_only = off` nor
-//     `set_config('default_transaction_read_only', 'off', …)` can make the *current* batch
-//     writable, and the next batch starts with `BEGIN READ ONLY` again. On top of that the guard
-//     blocks, in read sessions, every `read-write-override` tag, transaction control (BEGIN,
-//     COMMIT, ROLLBACK, savepoints: a COMMIT would end the read-only transaction mid-batch) and,
-//     as everywhere, `set-role` / `set-session-authorization`. What a statement can change is
-//     decided by PostgreSQL (SQLSTATE 25006), not by parsing: functions with side effects,
-//     nextval(), writable CTEs all fail in the database.
+//     parameter), so every transaction PostgreSQL starts for the session is read-only. A single
+//     statement runs in its own implicit transaction; several run inside BEGIN READ ONLY … COMMIT.
+//     PostgreSQL (14+) reports the parameter whenever it changes: a watchdog (watchReadOnly)
+//     closes the session the moment it is turned off — by RESET/SET the guard missed, a function
+//     body or a computed set_config() — before another batch can run (the statement that did it
+//     ran read-only itself). A server that does not report it gets BEGIN READ ONLY around every
+//     batch. On top of that the guard blocks, in read sessions, every `read-write-override` tag,
+//     transaction control (BEGIN, COMMIT, ROLLBACK, savepoints) and, as everywhere, `set-role` /
+//     `set-session-authorization`. What a statement can change is decided by PostgreSQL
+//     (SQLSTATE 25006), not by parsing: functions with side effects, nextval(), writable CTEs
+//     all fail in the database.
 //   - `write`/`admin` sessions: a batch of several statements runs as one transaction (like
 //     `psql -c "a; b"`): an error rolls the whole batch back. A single statement runs in
 //     autocommit (so VACUUM, CREATE INDEX CONCURRENTLY work). Users may manage transactions
 //     themselves (BEGIN … COMMIT across runs); the gateway then adds no BEGIN/COMMIT of its own and
-//     declares its cursors inside the user's transaction.
+//     reads its portals inside the user's transaction.
 //
-// Statement review (issue 5; sessions opened with `review` hooks, i.e. clients that asked for it):
+// Ledger: `sql.statement` events are queued behind the statement (Ledger.enqueue, group commit)
+// instead of holding up every result for a transaction of its own; refusals, reviews and errors
+// are awaited. A failed write closes the session; at most AUDIT_BEHIND_MAX events may be pending
+// before the next batch waits for them; the session's end is recorded after all of them.
+//
+// Statement review (issue 5; sessions with `review` hooks: all of them when the gateway has reviews):
 //   - the EXACT batch text is held (`hold`), with details for approvers: statement kinds, tables,
 //     the rule and message and, when the deciding rule has `explain: true`, PostgreSQL's row
 //     estimate for each DML statement (`EXPLAIN (FORMAT JSON)`, never ANALYZE, in a read-only
@@ -41,7 +48,7 @@
 //     `cancel` of the run, or the session ending (revoked, expired, disconnected), cancels the
 //     review.
 //   - approved: the approval is consumed for this exact text (once), `review` (approved) is sent
-//     and the batch runs through the same path as an allowed batch (masking, cursors, recording);
+//     and the batch runs through the same path as an allowed batch (masking, portals, recording);
 //     its ledger `sql.statement` events carry verdict `review`, the review id and the approver.
 //     Denied / expired: `blocked` with code `review_denied` / `review_expired` and the reason.
 //
@@ -64,6 +71,7 @@ import {
   type SqlVerdict,
   type StatementInfo,
 } from './guard';
+import { PortalReader } from './portal-reader';
 import { noopSqlRecorder, type SqlRecorder } from './recorder';
 
 export const DEFAULT_SQL_MAX_ROWS = 10_000;
@@ -142,7 +150,7 @@ export interface SqlSessionOptions {
   rules?: SqlRule[];
   /** Most rows one statement sends to the client (default 10 000). */
   maxRows?: number;
-  /** Rows per FETCH (default 500). */
+  /** Rows per page read from a portal (default 500). */
   fetchSize?: number;
   recorder?: SqlRecorder;
   /** Statement review; without it a `review` verdict is refused (`blocked`). */
@@ -207,7 +215,14 @@ const DML_KINDS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'
 /** Longest an approvers' EXPLAIN may plan (it never executes the statement). */
 const EXPLAIN_TIMEOUT_MS = 5000;
 const SESSION_ENDED = 'session ended';
+/** Statements of one session that may wait for the ledger before the next batch waits too. */
+const AUDIT_BEHIND_MAX = 256;
+const READ_ONLY_LOST =
+  'the session stopped being read-only (default_transaction_read_only was turned off, e.g. by a function): it is closed';
 const CANCELLED_BY_CLIENT = 'cancelled by the requester';
+
+/** Runs a catalogue query, values as text; rows as PostgreSQL's text. */
+type Lookup = (text: string, values: string[]) => Promise<(string | null)[][]>;
 
 type StatementOutcome = { rowCount: number | null; truncated: boolean; command: string };
 
@@ -227,7 +242,16 @@ export class SqlSession {
   private closing: Promise<void> | undefined;
   private connected = false;
   private connectionLost = false;
-  private cursorSeq = 0;
+  /** Settles when the last paged statement's exchange has ended (ReadyForQuery). */
+  private settling: Promise<void> | undefined;
+  /** Ledger events queued by auditBehind and not yet written; the last one's settlement. */
+  private auditsPending = 0;
+  private lastAudit: Promise<void> = Promise.resolve();
+  private ledgerFailed = false;
+  /** Read sessions: PostgreSQL reported default_transaction_read_only=on (PG ≥ 14 reports it). */
+  private readOnlyWatched = false;
+  /** Read sessions: something turned the session default off; nothing else runs. */
+  private readOnlyLost = false;
   private statementsRun = 0;
 
   private constructor(
@@ -283,6 +307,7 @@ export class SqlSession {
     const { target, grant } = this.opts;
     this.client.on('error', (err) => this.onConnectionError(err));
     this.client.on('end', () => this.onConnectionError(new Error('the connection was closed')));
+    if (this.readOnly) this.watchReadOnly();
     try {
       await this.client.connect();
       this.connected = true;
@@ -406,24 +431,28 @@ export class SqlSession {
     }
     await this.emit({ type: 'closed', reason, code }).catch(() => {});
     await endClient(this.client);
+    await this.lastAudit;
     const recording = await this.recorder.finish(reason).catch((err: unknown) => {
       this.opts.log?.warn({ err: errorText(err), sessionId: this.id }, 'sql recording did not finish');
       return undefined;
     });
     await this.opts.ledger
-      .append({
-        ...this.ledgerBase,
-        kind: 'sql.session.ended',
-        data: {
-          sessionId: this.id,
-          grantId: this.opts.grant.id,
-          code,
-          reason,
-          statements: this.statementsRun,
-          durationMs: Date.now() - this.startedAt,
-          ...(recording?.hash ? { recordingHash: recording.hash } : {}),
+      .enqueue(
+        {
+          ...this.ledgerBase,
+          kind: 'sql.session.ended',
+          data: {
+            sessionId: this.id,
+            grantId: this.opts.grant.id,
+            code,
+            reason,
+            statements: this.statementsRun,
+            durationMs: Date.now() - this.startedAt,
+            ...(recording?.hash ? { recordingHash: recording.hash } : {}),
+          },
         },
-      })
+        { soon: true },
+      )
       .catch((err: unknown) =>
         this.opts.log?.warn(
           { err: errorText(err), sessionId: this.id },
@@ -431,6 +460,32 @@ export class SqlSession {
         ),
       );
     this.opts.onClosed?.(code, reason);
+  }
+
+  /**
+   * The read-only watchdog. PostgreSQL (14+) reports default_transaction_read_only in a
+   * ParameterStatus message at start-up and whenever it changes, before the ReadyForQuery of the
+   * statement that changed it. While it reports `on`, a single statement can run in its own
+   * implicit transaction, which PostgreSQL makes read-only. A function body, a dynamic
+   * set_config() or anything else the guard cannot see that turns it off closes the session
+   * before another batch runs (the statement that did it ran read-only itself). Servers that do
+   * not report it get an explicit BEGIN READ ONLY around every batch instead.
+   */
+  private watchReadOnly(): void {
+    const connection = (this.client as unknown as { connection: NodeJS.EventEmitter }).connection;
+    connection.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) => {
+      if (msg.parameterName !== 'default_transaction_read_only') return;
+      if (msg.parameterValue === 'on') {
+        if (!this.readOnlyLost) this.readOnlyWatched = true;
+        return;
+      }
+      if (this.readOnlyLost) return;
+      this.readOnlyLost = true;
+      this.readOnlyWatched = false;
+      if (!this.connected) return; // connect() fails below: the start-up value must be on
+      void this.auditBehind('sql.session.read_only_lost', { value: msg.parameterValue }).catch(() => {});
+      void this.close(READ_ONLY_LOST, 'error');
+    });
   }
 
   private onConnectionError(err: Error): void {
@@ -469,10 +524,10 @@ export class SqlSession {
       });
     }
     if (verdict.action === 'block' || (verdict.action === 'review' && !this.opts.review)) {
-      // A client that did not open the session with `reviews: true` cannot wait for an approver.
+      // Without review hooks (no review service) nobody can approve: refused, nothing runs.
       const message =
         verdict.action === 'review'
-          ? `needs review (not yet available): ${verdict.message} (this client does not wait for approval)`
+          ? `needs review, and statement review is not available on this gateway: ${verdict.message}`
           : verdict.message;
       await this.audit('sql.blocked', {
         runId: id,
@@ -743,8 +798,25 @@ export class SqlSession {
     const offsets = statementOffsets(sql, statements);
     const cap = Math.min(this.maxRows, req.maxRows ?? this.maxRows);
     const userTransactions = statements.some((s) => s.kind === 'TransactionStmt');
+    // The previous paged statement's exchange must be over: its ReadyForQuery carries the
+    // transaction status and any ParameterStatus (the read-only watchdog) sent before it.
+    if (this.settling) await this.settling;
+    if (this.auditsPending > AUDIT_BEHIND_MAX) await this.lastAudit;
+    if (this.ledgerFailed) {
+      return this.emit({
+        type: 'error',
+        id,
+        code: 'session_closed',
+        message: 'the audit ledger cannot be written: the session is closed',
+      });
+    }
+    if (this.readOnlyLost) {
+      return this.emit({ type: 'error', id, code: 'session_closed', message: READ_ONLY_LOST });
+    }
+    // One statement runs in its own implicit transaction (read-only in read sessions, by the
+    // session default that the watchdog guards); several run as one explicit transaction.
     const wrap =
-      this.readOnly ||
+      (this.readOnly && !this.readOnlyWatched) ||
       (!userTransactions && statements.length > 1 && this.client.getTransactionStatus() === 'I');
     let inWrap = false;
     let current: StatementInfo | undefined;
@@ -762,7 +834,7 @@ export class SqlSession {
         this.statementsRun++;
         const durationMs = ms(statementStart);
         await this.emit({ type: 'done', id, statementIndex: s.index, ...out, durationMs });
-        await this.audit('sql.statement', {
+        this.auditBehind('sql.statement', {
           runId: id,
           statementIndex: s.index,
           statement: this.safeText(s.text),
@@ -814,66 +886,51 @@ export class SqlSession {
   }
 
   private async runStatement(run: ActiveRun, s: StatementInfo, cap: number): Promise<StatementOutcome> {
-    const cursor =
+    const paged =
       s.kind === 'SelectStmt' && !s.tags.includes('select-into') && !s.tags.includes('writable-cte');
-    if (cursor) {
-      const name = `sallyport_c${++this.cursorSeq}`;
-      const declare = `DECLARE ${name} NO SCROLL CURSOR FOR ${s.text}\n`;
-      // Belt and braces: the composed text must still be exactly one DECLARE.
-      const check = analyzeBatch(declare);
-      if (check.ok && check.statements.length === 1 && check.statements[0]?.kind === 'DeclareCursorStmt') {
-        return this.streamCursor(run, s, name, declare, cap);
-      }
-    }
-    return this.runPlain(run.id, s, cap);
+    return paged ? this.streamPortal(run, s, cap) : this.runPlain(run.id, s, cap);
   }
 
-  private async streamCursor(
-    run: ActiveRun,
-    s: StatementInfo,
-    name: string,
-    declare: string,
-    cap: number,
-  ): Promise<StatementOutcome> {
-    const own = this.client.getTransactionStatus() === 'I';
-    if (own) await this.client.query('BEGIN');
+  /**
+   * A SELECT read in pages of `fetchSize` from an unnamed portal (portal-reader.ts): one round
+   * trip for a result that fits in a page, at most one page held whatever the result size.
+   */
+  private async streamPortal(run: ActiveRun, s: StatementInfo, cap: number): Promise<StatementOutcome> {
+    const reader = new PortalReader(s.text, Math.min(this.fetchSize, cap + 1));
+    this.client.query(reader as unknown as pg.Submittable);
+    // The connection is free again at ReadyForQuery; the next batch waits for it (see runBatch).
+    this.settling = reader.finished.catch(() => {});
+    let sent = 0;
+    let truncated = false;
+    let described: Described | undefined;
     try {
-      try {
-        await this.client.query({ text: declare, queryMode: 'extended' } as pg.QueryConfig);
-      } catch (err) {
-        throw withOffset(err, -(declare.length - s.text.length - 1));
-      }
-      let sent = 0;
-      let truncated = false;
-      let described: Described | undefined;
       for (;;) {
+        const page = await reader.next();
         if (run.cancelRequested) throw new Cancelled();
-        const want = Math.min(this.fetchSize, cap - sent + 1);
-        const res = await this.client.query({
-          text: `FETCH ${want} FROM ${name}`,
-          rowMode: 'array',
-          types: RAW_TEXT,
-        });
-        if (!described) {
-          described = await this.describe(res.fields);
+        if (!described && reader.fields) {
+          // A result longer than a page keeps the connection busy: catalogue lookups go through
+          // the suspended portal's exchange (a separate query would wait for it forever).
+          const via: Lookup | undefined = reader.suspended
+            ? (text, values) => reader.lookup(text, values)
+            : undefined;
+          described = await this.describe(reader.fields, via);
           await this.sendColumns(run.id, s.index, described);
         }
-        let rows = res.rows as (string | null)[][];
+        let rows = page.rows;
         if (sent + rows.length > cap) {
           rows = rows.slice(0, cap - sent);
           truncated = true;
         }
-        if (rows.length > 0) await this.sendRows(run.id, s.index, rows, described.refs);
+        if (rows.length > 0 && described) await this.sendRows(run.id, s.index, rows, described.refs);
         sent += rows.length;
-        if (truncated || res.rows.length < want) break;
+        if (truncated || page.done) break;
       }
-      await this.client.query(`CLOSE ${name}`);
-      if (own) await this.client.query('COMMIT');
-      return { command: 'SELECT', rowCount: sent, truncated };
-    } catch (err) {
-      if (own && !this.connectionLost) await this.client.query('ROLLBACK').catch(() => {});
-      throw err;
+    } finally {
+      reader.close();
     }
+    // In a write session the implicit transaction commits at Sync and can still fail there.
+    if (!this.readOnly) await reader.finished;
+    return { command: reader.command || 'SELECT', rowCount: sent, truncated };
   }
 
   private async runPlain(id: string, s: StatementInfo, cap: number): Promise<StatementOutcome> {
@@ -950,30 +1007,56 @@ export class SqlSession {
     return out;
   }
 
+  /** Writes a ledger event and waits for it (refusals, reviews: rare, and worth the wait). */
   private async audit(kind: string, data: Record<string, unknown>): Promise<void> {
-    try {
-      await this.opts.ledger.append({
-        ...this.ledgerBase,
-        kind,
-        data: { sessionId: this.id, grantId: this.opts.grant.id, ...data },
-      });
-    } catch (err) {
-      // Fail closed: a session whose statements cannot be recorded does not go on.
-      this.opts.log?.warn({ err: errorText(err), sessionId: this.id }, 'could not write to the ledger');
-      void this.close('the audit ledger cannot be written: the session is closed', 'error');
-      throw err;
-    }
+    await this.auditBehind(kind, data, true);
+  }
+
+  /**
+   * Queues a ledger event without holding up the statement (group commit, see Ledger.enqueue):
+   * at most AUDIT_BEHIND_MAX statements of a session can be waiting for the ledger, the session
+   * ends only after all of them are written, and a failed write closes the session (fail closed:
+   * nothing runs after a statement whose record was lost). Events keep the session's order.
+   */
+  private auditBehind(kind: string, data: Record<string, unknown>, soon = false): Promise<void> {
+    const written = this.opts.ledger
+      .enqueue(
+        { ...this.ledgerBase, kind, data: { sessionId: this.id, grantId: this.opts.grant.id, ...data } },
+        { soon },
+      )
+      .then(
+        () => {
+          this.auditsPending--;
+        },
+        (err: unknown) => {
+          this.auditsPending--;
+          this.opts.log?.warn({ err: errorText(err), sessionId: this.id }, 'could not write to the ledger');
+          this.ledgerFailed = true;
+          void this.close('the audit ledger cannot be written: the session is closed', 'error');
+          throw err;
+        },
+      );
+    this.auditsPending++;
+    this.lastAudit = written.catch(() => {});
+    return written;
   }
 
   // --------------------------------------------------------------------------- column metadata
 
-  private async describe(fields: pg.FieldDef[]): Promise<Described> {
+  /** `via`: how to run catalogue queries (default: on the client, after what is in flight). */
+  private async describe(fields: pg.FieldDef[], via?: Lookup): Promise<Described> {
+    const lookup: Lookup =
+      via ??
+      (async (text, values) => {
+        const res = await this.client.query({ text, values, rowMode: 'array', types: RAW_TEXT });
+        return res.rows as (string | null)[][];
+      });
     const missingTypes = [...new Set(fields.map((f) => f.dataTypeID))].filter((o) => !this.typeNames.has(o));
-    if (missingTypes.length > 0) await this.loadTypes(missingTypes);
+    if (missingTypes.length > 0) await this.loadTypes(missingTypes, lookup);
     const missingTables = [...new Set(fields.map((f) => f.tableID))].filter(
       (o) => o !== 0 && !this.tables.has(o),
     );
-    if (missingTables.length > 0) await this.loadTables(missingTables);
+    if (missingTables.length > 0) await this.loadTables(missingTables, lookup);
     const columns: SqlColumn[] = [];
     const refs: ColumnRef[] = [];
     for (const f of fields) {
@@ -991,47 +1074,38 @@ export class SqlSession {
     return { columns, refs };
   }
 
-  private async loadTypes(missing: number[]): Promise<void> {
+  private async loadTypes(missing: number[], lookup: Lookup): Promise<void> {
     if (!this.allTypesLoaded) {
       this.allTypesLoaded = true;
-      const res = await this.client.query<{ oid: number; typname: string }>(
-        'select oid::int8::float8 as oid, typname from pg_catalog.pg_type',
-      );
-      for (const r of res.rows) this.typeNames.set(Number(r.oid), r.typname);
+      const rows = await lookup('select oid, typname from pg_catalog.pg_type', []);
+      for (const [oid, name] of rows) this.typeNames.set(Number(oid), String(name));
     }
     const still = missing.filter((o) => !this.typeNames.has(o));
     if (still.length === 0) return;
-    const res = await this.client.query<{ oid: number; typname: string }>(
-      'select oid::int8::float8 as oid, typname from pg_catalog.pg_type where oid = any($1::oid[])',
-      [still],
-    );
-    for (const r of res.rows) this.typeNames.set(Number(r.oid), r.typname);
+    const rows = await lookup('select oid, typname from pg_catalog.pg_type where oid = any($1::oid[])', [
+      `{${still.join(',')}}`,
+    ]);
+    for (const [oid, name] of rows) this.typeNames.set(Number(oid), String(name));
   }
 
-  private async loadTables(oids: number[]): Promise<void> {
-    const res = await this.client.query<{
-      oid: number;
-      nspname: string;
-      relname: string;
-      attnum: number;
-      attname: string;
-    }>(
-      `select c.oid::int8::float8 as oid, n.nspname, c.relname, a.attnum::int4 as attnum, a.attname
+  private async loadTables(oids: number[], lookup: Lookup): Promise<void> {
+    const rows = await lookup(
+      `select c.oid, n.nspname, c.relname, a.attnum, a.attname
          from pg_catalog.pg_class c
          join pg_catalog.pg_namespace n on n.oid = c.relnamespace
          join pg_catalog.pg_attribute a on a.attrelid = c.oid
         where c.oid = any($1::oid[]) and a.attnum > 0 and not a.attisdropped`,
-      [oids],
+      [`{${oids.join(',')}}`],
     );
     for (const oid of oids) this.tables.set(oid, null);
-    for (const r of res.rows) {
-      const oid = Number(r.oid);
+    for (const [oidText, schema, table, attnum, attname] of rows) {
+      const oid = Number(oidText);
       let t = this.tables.get(oid);
       if (!t) {
-        t = { schema: r.nspname, table: r.relname, columns: new Map() };
+        t = { schema: String(schema), table: String(table), columns: new Map() };
         this.tables.set(oid, t);
       }
-      t.columns.set(Number(r.attnum), r.attname);
+      t.columns.set(Number(attnum), String(attname));
     }
   }
 
@@ -1073,12 +1147,6 @@ function statementOffsets(sql: string, statements: StatementInfo[]): number[] {
     if (at >= 0) from = at + s.text.length;
   }
   return out;
-}
-
-/** Marks an error's position as relative to a prefixed text (DECLARE … FOR <statement>). */
-function withOffset(err: unknown, offset: number): unknown {
-  if (err && typeof err === 'object') (err as { offset?: number }).offset = offset;
-  return err;
 }
 
 /** Errors after which the connection is gone: admin/crash shutdown (57P0x), connection exceptions (08xxx). */

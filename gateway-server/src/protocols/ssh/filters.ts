@@ -70,8 +70,14 @@ export interface SessionObserver {
   readonly name: string;
   started?(info: SessionInfo): void | Promise<void>;
   input?(data: Buffer): void;
+  /** `data` is not modified after the call: an observer may keep it (the recording coalesces chunks). */
   output?(data: Buffer, stream: OutputStream): void;
   resize?(cols: number, rows: number): void;
+  /**
+   * True while the observer holds more than it should (a recording disk slower than the
+   * session): the session stops reading the target until it is false again.
+   */
+  congested?(): boolean;
   /** Resolves once the observer has persisted what it holds (the recording is closed and hashed). */
   ended?(summary: SessionSummary): void | Promise<void>;
 }

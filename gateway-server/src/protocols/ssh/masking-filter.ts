@@ -20,6 +20,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Masker, TextStreamMasker } from '../../masking';
 import type { OutputFilter, OutputStream } from './filters';
+import { encodeOutput } from './output-buffers';
 
 export const DRAIN_MS = 50;
 
@@ -74,15 +75,18 @@ export function createMaskingFilter(opts: MaskingFilterOptions): MaskingFilter {
     for (const [stream, s] of streams) {
       if (!s.dirty) continue;
       const text = s.masker.drain();
-      if (text.length > 0) opts.emit(Buffer.from(text, 'utf8'), stream);
+      if (text.length > 0) opts.emit(encodeOutput(text), stream);
     }
   };
 
   const armDrain = () => {
     if (closed) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(drainAll, drainMs);
-    timer.unref();
+    // Restarted on every chunk: refresh() re-arms the same timer instead of a new one per chunk.
+    if (timer) timer.refresh();
+    else {
+      timer = setTimeout(drainAll, drainMs);
+      timer.unref();
+    }
   };
 
   const flushStream = (stream: OutputStream): Buffer => {
@@ -91,7 +95,7 @@ export function createMaskingFilter(opts: MaskingFilterOptions): MaskingFilter {
     const text = s.masker.push(s.decoder.end()) + s.masker.flush();
     s.decoder = new StringDecoder('utf8');
     s.dirty = false;
-    return text.length > 0 ? Buffer.from(text, 'utf8') : EMPTY;
+    return text.length > 0 ? encodeOutput(text) : EMPTY;
   };
 
   const stopTimerIfClean = () => {
@@ -109,7 +113,7 @@ export function createMaskingFilter(opts: MaskingFilterOptions): MaskingFilter {
       s.dirty = true;
       const out = s.masker.push(text);
       armDrain();
-      return out.length > 0 ? Buffer.from(out, 'utf8') : EMPTY;
+      return out.length > 0 ? encodeOutput(out) : EMPTY;
     },
     flush(stream) {
       const out = flushStream(stream);

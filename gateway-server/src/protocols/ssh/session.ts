@@ -7,7 +7,11 @@
  *   the SSH channel (stdout and stderr) is paused; ssh2 then stops granting
  *   window, so the target itself blocks. It resumes once the socket has
  *   drained below `lowWaterMark` (checked on every send completion and by a
- *   short poll while paused).
+ *   short poll while paused). An observer that falls behind (the recording, on
+ *   a slow disk: `congested()`) pauses the channel the same way.
+ * - Output chunks that arrive in one go leave in one socket write (the socket
+ *   is corked until the end of the current callback); a lone chunk, such as a
+ *   keystroke echo, is never held back.
  * - client → target: when the channel's `write` returns false, the socket
  *   stops being read (`ws.pause()`) until the channel drains; also while too
  *   many (async) input-filter decisions are pending.
@@ -38,6 +42,7 @@ import {
   type SessionInfo,
   type SessionSummary,
 } from './filters';
+import { binaryFrame } from './output-buffers';
 
 export const HIGH_WATER_MARK = 1024 * 1024;
 export const LOW_WATER_MARK = 256 * 1024;
@@ -105,6 +110,7 @@ export class TerminalSession {
   private bytesIn = 0;
   private bytesOut = 0;
   private remotePaused = false;
+  private corked = false;
   private drainPoll: NodeJS.Timeout | undefined;
   private readonly inputPauses = new Set<'drain' | 'queue'>();
   private inputChain: Promise<void> = Promise.resolve();
@@ -327,6 +333,13 @@ export class TerminalSession {
     if (out.length === 0) return;
     for (const ob of this.filters.observers) ob.output?.(out, stream);
     this.sendOutput(out, stream, true);
+    if (!this.remotePaused && this.observersCongested()) this.pauseRemote();
+  }
+
+  /** An observer (the recording) cannot keep up: the target waits for it, like for the socket. */
+  private observersCongested(): boolean {
+    for (const ob of this.filters.observers) if (ob.congested?.()) return true;
+    return false;
   }
 
   /**
@@ -335,11 +348,8 @@ export class TerminalSession {
    */
   sendOutput(data: Buffer, stream: OutputStream, flow = false): void {
     if (this.o.binaryOutput) {
-      // encodeBinaryOutput's format, without zero-filling the frame first.
-      const frame = Buffer.allocUnsafe(data.length + 1);
-      frame[0] = BINARY_OUTPUT_STREAMS.indexOf(stream) + 1;
-      data.copy(frame, 1);
-      this.sendFrame(frame, flow);
+      // encodeBinaryOutput's format, in place when the masking filter left room for the stream byte.
+      this.sendFrame(binaryFrame(BINARY_OUTPUT_STREAMS.indexOf(stream) + 1, data), flow);
     } else this.send({ type: 'output', data: data.toString('base64'), stream }, flow);
   }
 
@@ -350,8 +360,30 @@ export class TerminalSession {
   private sendFrame(frame: string | Uint8Array, flow: boolean) {
     const { ws } = this.o;
     if (ws.readyState !== ws.OPEN) return;
-    ws.send(frame, flow ? () => this.checkDrain() : undefined);
+    if (flow) this.corkUntilTickEnd();
+    ws.send(frame, flow ? this.onSent : undefined);
     if (flow && !this.remotePaused && ws.bufferedAmount > this.hwm) this.pauseRemote();
+  }
+
+  private readonly onSent = () => this.checkDrain();
+
+  /**
+   * Output chunks that arrive together (one read from the target's socket can hold several SSH
+   * packets) leave in one write to the client's socket instead of one each: the socket is
+   * corked at the first and uncorked once the current callback is done (a microtask). A lone
+   * chunk (keystroke echo) is not delayed: the microtask runs before anything else can.
+   */
+  private corkUntilTickEnd() {
+    if (this.corked) return;
+    // ws has no cork of its own: its socket (the internal `_socket`, a net.Socket) has.
+    const socket = (this.o.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!socket) return;
+    this.corked = true;
+    socket.cork();
+    queueMicrotask(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   private pauseRemote() {
@@ -366,6 +398,7 @@ export class TerminalSession {
     if (!this.remotePaused) return;
     const { ws } = this.o;
     if (ws.readyState === ws.OPEN && ws.bufferedAmount > this.lwm) return;
+    if (ws.readyState === ws.OPEN && this.observersCongested()) return;
     this.remotePaused = false;
     clearInterval(this.drainPoll);
     if (this.isEnded) return;
