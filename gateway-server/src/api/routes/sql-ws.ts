@@ -23,6 +23,7 @@ import {
   SqlSessionError,
   sqlLevelReadOnly,
 } from '../../protocols/postgres/session';
+import { corkUntilCallbackEnd } from '../../protocols/ws-cork';
 import type { GrantRow } from '../../store/tables';
 import { authenticate } from '../auth';
 import type { ApiContext, Caller } from '../context';
@@ -100,23 +101,11 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
     let badFrames = 0;
     let chain: Promise<void> = Promise.resolve();
 
-    // A statement's frames (columns, rows, done, complete) are produced in one go: corking the
-    // socket until the current job's microtasks have run turns them into one write, not four.
-    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    let corked = false;
-    const uncork = () => {
-      corked = false;
-      socket?.uncork();
-    };
     /** Sends a frame; waits for the socket to drain when the client reads slower than we send. */
     const send = (frame: SqlServerMessage): void | Promise<void> => {
       if (ws.readyState !== ws.OPEN) return;
       const data = JSON.stringify(frame);
-      if (socket && !corked) {
-        corked = true;
-        socket.cork();
-        process.nextTick(uncork);
-      }
+      corkUntilCallbackEnd(ws);
       if (ws.bufferedAmount < HIGH_WATER_BYTES) {
         ws.send(data);
         return;

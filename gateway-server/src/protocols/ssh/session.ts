@@ -33,6 +33,7 @@ import type { WebSocket } from 'ws';
 import type { LiveSession } from '../../access/sessions';
 import type { ActorKind, Ledger } from '../../audit';
 import type { TargetCredential } from '../../targets/repository';
+import { corkUntilCallbackEnd } from '../ws-cork';
 import { connectSsh, type SshConnectError, type SshTarget } from './connect';
 import {
   type FilterFactory,
@@ -110,7 +111,6 @@ export class TerminalSession {
   private bytesIn = 0;
   private bytesOut = 0;
   private remotePaused = false;
-  private corked = false;
   private drainPoll: NodeJS.Timeout | undefined;
   private readonly inputPauses = new Set<'drain' | 'queue'>();
   private inputChain: Promise<void> = Promise.resolve();
@@ -360,31 +360,12 @@ export class TerminalSession {
   private sendFrame(frame: string | Uint8Array, flow: boolean) {
     const { ws } = this.o;
     if (ws.readyState !== ws.OPEN) return;
-    if (flow) this.corkUntilTickEnd();
+    if (flow) corkUntilCallbackEnd(ws);
     ws.send(frame, flow ? this.onSent : undefined);
     if (flow && !this.remotePaused && ws.bufferedAmount > this.hwm) this.pauseRemote();
   }
 
   private readonly onSent = () => this.checkDrain();
-
-  /**
-   * Output chunks that arrive together (one read from the target's socket can hold several SSH
-   * packets) leave in one write to the client's socket instead of one each: the socket is
-   * corked at the first and uncorked once the current callback is done (a microtask). A lone
-   * chunk (keystroke echo) is not delayed: the microtask runs before anything else can.
-   */
-  private corkUntilTickEnd() {
-    if (this.corked) return;
-    // ws has no cork of its own: its socket (the internal `_socket`, a net.Socket) has.
-    const socket = (this.o.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    if (!socket) return;
-    this.corked = true;
-    socket.cork();
-    queueMicrotask(() => {
-      this.corked = false;
-      socket.uncork();
-    });
-  }
 
   private pauseRemote() {
     this.remotePaused = true;
