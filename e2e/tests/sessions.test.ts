@@ -281,7 +281,8 @@ describe('session tabs', () => {
     ]);
     await screenshot(page, 'sessions-09-sql-history');
     await history.locator('.history-sql', { hasText: 'select 1/0' }).click();
-    expect(await editorText(sql)).toBe('select 1/0');
+    // Monaco takes the text on its next render: wait for it rather than read once.
+    await expect.poll(() => editorText(sql)).toBe('select 1/0');
 
     // ---- Close the shell: the reason is shown, with a reconnect button.
     await tab.getByRole('tab').click();
@@ -397,9 +398,9 @@ describe('session tabs', () => {
     await page.locator('.wtab[data-uri="/targets/shop-db/sql"]').getByRole('tab').click();
     const restoredSql = activePanel(page);
     await restoredSql.locator('.session-sql .conn-ready').waitFor();
-    expect(await editorText(restoredSql)).toBe(
-      'select id, name from customers -- a draft kept across restarts',
-    );
+    await expect
+      .poll(() => editorText(restoredSql))
+      .toBe('select id, name from customers -- a draft kept across restarts');
     expect(await restoredSql.getByRole('button', { name: /^History/ }).textContent()).toBe('History (1)');
 
     // Revoked under a live terminal: the gateway's notice appears as a banner, apart from the output.
