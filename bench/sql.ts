@@ -25,6 +25,7 @@
  * instead of PGlite), SALLYPORT_BENCH_PROFILE=1 (CPU profiles of the gateway, see support.ts).
  */
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { RunningPostgres } from '@sallyport/gateway-server/devstack';
 import type { TestGateway } from '@sallyport/gateway-server/rig';
@@ -428,6 +429,38 @@ async function seedWide(admin: pg.Client): Promise<void> {
   await admin.query('analyze bench_wide');
 }
 
+/**
+ * The ceiling of any in-path process on this machine: a Node TCP relay in the gateway's process
+ * that only copies bytes between the driver's pg client and PostgreSQL (no parsing, masking,
+ * recording or ledger). The gateway's channel can at best approach it.
+ */
+async function startRelay(host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+  const open = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, host);
+    for (const s of [client, upstream]) {
+      s.setNoDelay(true);
+      open.add(s);
+      s.on('close', () => open.delete(s));
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 /** The gateway's masker (default masking config) over every cell of bench_wide, one core. */
 async function maskingThroughput(admin: pg.Client) {
   const { createMasker } = await import('../gateway-server/src/masking/index');
@@ -678,8 +711,11 @@ async function main() {
     const d = driver;
 
     // ---------- point selects ----------
-    const point: Record<string, { direct: PointResult; gateway: PointResult; gatewayCpuSeconds: number }> =
-      {};
+    const relay = await startRelay(pgInfo.host, pgInfo.port);
+    const point: Record<
+      string,
+      { direct: PointResult; relay: PointResult; gateway: PointResult; gatewayCpuSeconds: number }
+    > = {};
     let inSitu: ReturnType<ReturnType<typeof instrument>['stop']> | undefined;
     for (const clients of [1, 8]) {
       log(`point select, concurrency ${clients}: ${SECONDS} s direct, ${SECONDS} s through the gateway`);
@@ -687,6 +723,11 @@ async function main() {
       const direct = await d.call<PointResult>(
         'direct-point',
         { pg: pgInfo, ...args },
+        SECONDS * 1000 + 120_000,
+      );
+      const relayed = await d.call<PointResult>(
+        'direct-point',
+        { pg: { ...pgInfo, port: relay.port }, ...args },
         SECONDS * 1000 + 120_000,
       );
       const probe = clients === 1 ? instrument(t, pgInfo.database) : undefined;
@@ -697,8 +738,14 @@ async function main() {
         if (probe) inSitu = probe.stop();
       });
       const c = process.cpuUsage(c0);
-      point[`c${clients}`] = { direct, gateway, gatewayCpuSeconds: (c.user + c.system) / 1e6 };
+      point[`c${clients}`] = {
+        direct,
+        relay: relayed,
+        gateway,
+        gatewayCpuSeconds: (c.user + c.system) / 1e6,
+      };
     }
+    await relay.close();
 
     // ---------- where the time of one point select goes ----------
     log(`breakdown: the gateway's statement protocol run directly (${SECONDS} s), guard and ledger costs`);
@@ -761,6 +808,16 @@ async function main() {
         fmt(v.direct.latency.p99, 3),
         '1.00×',
         '',
+        '',
+      ]);
+      const rq = qps(v.relay);
+      pointRows.push([
+        `bare TCP relay, concurrency ${k.slice(1)}`,
+        fmtInt(rq),
+        fmt(v.relay.latency.p50, 3),
+        fmt(v.relay.latency.p99, 3),
+        ratio(rq / dq),
+        ratio(v.relay.latency.p50 / v.direct.latency.p50),
         '',
       ]);
       pointRows.push([
@@ -915,6 +972,8 @@ async function main() {
             ...v,
             directQps: v.direct.queries / v.direct.seconds,
             gatewayQps: v.gateway.queries / v.gateway.seconds,
+            relayQps: v.relay.queries / v.relay.seconds,
+            relayRatio: v.relay.queries / v.relay.seconds / (v.direct.queries / v.direct.seconds),
             ratio: v.gateway.queries / v.gateway.seconds / (v.direct.queries / v.direct.seconds),
             goal: 0.7,
             met: v.gateway.queries / v.gateway.seconds / (v.direct.queries / v.direct.seconds) >= 0.7,

@@ -4,6 +4,7 @@ import { DETECTOR_IDS, MaskingConfigSchema } from '../masking';
 import { WebhookConfig } from '../notify/webhooks';
 import { AccessConfig, TargetSelector } from '../policy/rules';
 import { DEFAULT_SQL_RULES, SqlRuleSchema } from '../protocols/postgres/guard/rules';
+import { sqlKindProblem, sqlTagProblem } from '../protocols/postgres/guard/vocabulary';
 import { DEFAULT_SHELL_RULES, ShellRuleSchema } from '../protocols/ssh/guard/rules';
 
 /**
@@ -202,6 +203,15 @@ const guardScope = (levels: readonly [string, ...string[]]) => ({
     .describe(`Only sessions at these access levels (${levels.join(', ')}). Default: every level.`),
 });
 
+/**
+ * A word the guard would never see (a misspelt statement kind or tag) is an error at load, not a
+ * rule that silently never matches. `problem` says why, with a suggestion.
+ */
+const known = (problem: (value: string) => string | undefined) => (value: string, ctx: z.RefinementCtx) => {
+  const message = value === '' ? undefined : problem(value); // '' is min(1)'s to report
+  if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+};
+
 const sqlMatch = SqlRuleSchema.shape.match.shape;
 const SqlGuardRule = z
   .object({
@@ -217,16 +227,16 @@ const SqlGuardRule = z
     match: z
       .object({
         kinds: z
-          .array(z.string().min(1))
+          .array(z.string().min(1).superRefine(known(sqlKindProblem)))
           .optional()
           .describe(
-            'Statement node names (`DeleteStmt`, `UpdateStmt`, …), also when nested (a DELETE in a CTE).',
+            'Statement node names (`DeleteStmt`, `UpdateStmt`, …), also when nested (a DELETE in a CTE). Checked at load: an unknown kind is an error.',
           ),
         tags: z
-          .array(z.string().min(1))
+          .array(z.string().min(1).superRefine(known(sqlTagProblem)))
           .optional()
           .describe(
-            'Derived tags, `*` wildcard: `delete-without-where`, `do-block`, `language:*`, … (docs/guardrails-sql.md).',
+            'Derived tags, `*` wildcard: `delete-without-where`, `do-block`, `language:*`, … (docs/guardrails-sql.md). Checked at load: an unknown tag, or a pattern no tag can match, is an error.',
           ),
         functions: z
           .array(z.string().min(1))

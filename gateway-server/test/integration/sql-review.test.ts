@@ -130,10 +130,10 @@ const reviewFrame = (s: SqlSocket, id: string, status: 'pending' | 'approved' = 
     Extract<Frame, { type: 'review' }>
   >;
 
-async function grant(targetId: TargetId = 'db'): Promise<string> {
+async function grant(targetId: TargetId = 'db', level: 'write' | 'read' = 'write'): Promise<string> {
   const out = await api.alice.requestAccess({
     targetId,
-    level: 'write',
+    level,
     duration: '1h',
     reason: REASON,
   });
@@ -214,7 +214,7 @@ beforeAll(async () => {
           name: 'db-write',
           requesters: { users: ['alice'] },
           targets: { ids: ['db', 'db-strict'] },
-          levels: ['write'],
+          levels: ['write', 'read'],
           maxDuration: '8h',
           approval: 'auto',
         },
@@ -348,6 +348,27 @@ describe('statement review', () => {
       .map((e) => e.kind);
     expect(kinds).toEqual(expect.arrayContaining(['review.requested', 'review.approved', 'review.used']));
     expect(await t.gw.ledger.verify()).toMatchObject({ ok: true });
+  });
+
+  it('refuses at once, without asking an approver, a held write that a read-only session could never run', async () => {
+    const s = await openSql(await grant('db', 'read'));
+    const before = await count();
+    const pendingBefore = (await api.bob.reviews({ scope: 'inbox', status: 'pending' })).length;
+    const frames = await s.run('select 1; DELETE FROM customers');
+    expect(frames.at(-1)).toMatchObject({
+      type: 'blocked',
+      statementIndex: 1,
+      rule: 'read-only-session',
+      statement: 'DELETE FROM customers',
+    });
+    expect((frames.at(-1) as { message: string }).message).toMatch(/read-only: DeleteStmt cannot run/);
+    expect(frames.some((f) => f.type === 'review')).toBe(false);
+    expect((await api.bob.reviews({ scope: 'inbox', status: 'pending' })).length).toBe(pendingBefore);
+    expect(await count()).toBe(before);
+    const blocked = await t.gw.ledger.list({ kind: 'sql.blocked' });
+    expect(blocked.at(-1)?.data).toMatchObject({ sessionId: s.ready.sessionId, rule: 'read-only-session' });
+    // A read that a rule would not hold still runs in the same session.
+    expect((await s.run('select count(*) from customers')).at(-1)).toMatchObject({ type: 'complete' });
   });
 
   it("answers a denial with the approver's reason, and nothing runs", async () => {

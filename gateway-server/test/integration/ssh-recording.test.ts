@@ -352,6 +352,26 @@ describe.skipIf(!hasSshd)('SSH masking and recording', () => {
     expect(found).toBe(true);
   });
 
+  it("(c) a revoked session replays to the same screen, the gateway's closing line included", async () => {
+    const grantId = await grant('shell');
+    const term = openTerminal();
+    term.send({ type: 'open', targetId: 'box', grantId, mode: 'shell', cols: 80, rows: 24 });
+    await term.waitFor('ready', () => term.frames.some((f) => f.type === 'ready'));
+    await run(term, 'echo before-revoke', 'rev-done');
+    await t.client(token).revoke(grantId, 'incident 9');
+    const closed = await term.closed;
+    expect(closed.frame?.code).toBe('revoked');
+    const line = 'Your access grant was revoked (incident 9); the session is closed.';
+    expect(term.stdout()).toContain(line);
+
+    const rec = await recording(term.sessionId());
+    expect(rec.output).toBe(term.stdout());
+    expect(rec.output.trimEnd().endsWith(`[sallyport] ${line}\x1b[0m`)).toBe(true);
+    const live = await screen([term.stdoutBytes()]);
+    const replayed = await screen(rec.events.filter((e) => e[1] === 'o').map((e) => e[2]));
+    expect(replayed.lines).toEqual(live.lines);
+  });
+
   it('(d) is complete, hashed into the ledger and served by the API', async () => {
     const term = await shell();
     sessions.complete = term.sessionId();

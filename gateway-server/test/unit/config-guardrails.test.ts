@@ -1,7 +1,8 @@
 // Config `guardrails`: the schema (errors name the path) and which rules a session gets
 // (policy/guardrails.ts): built-ins, then config rules whose scope takes in the target and level.
+import { readdirSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/load';
+import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/load';
 import { createGuardrails, type GuardedTarget } from '../../src/policy/guardrails';
 import {
   analyzeBatch,
@@ -233,5 +234,88 @@ guardrails:
       - { name: truncate, action: block, match: { commands: [truncate] } }
 `),
     ).not.toThrow();
+  });
+  it('refuses unknown statement kinds and tags, naming the value, its place and the nearest match', () => {
+    const err = refused(`guardrails:
+  sql:
+    rules:
+      - name: typos
+        action: block
+        match:
+          kinds: [DropStmt, DeleteStatement]
+          tags: [do-block, delete-without-were, "languge:*"]
+`);
+    expect(err.problems).toEqual([
+      {
+        path: 'guardrails.sql.rules[0].match.kinds[1]',
+        message: 'unknown statement kind "DeleteStatement" (did you mean "DeleteStmt"?)',
+        line: 9,
+        column: expect.any(Number),
+      },
+      {
+        path: 'guardrails.sql.rules[0].match.tags[1]',
+        message: 'unknown tag "delete-without-were" (did you mean "delete-without-where"?)',
+        line: 10,
+        column: expect.any(Number),
+      },
+      {
+        path: 'guardrails.sql.rules[0].match.tags[2]',
+        message: 'tag pattern "languge:*" matches no tag the SQL guard reports (did you mean "language:*"?)',
+        line: 10,
+        column: expect.any(Number),
+      },
+    ]);
+    expect(err.message).toContain(
+      'line 9: guardrails.sql.rules[0].match.kinds[1]: unknown statement kind "DeleteStatement" (did you mean "DeleteStmt"?)',
+    );
+    // One problem per bad value; an empty one is reported once (by min(1)), not twice.
+    expect(
+      refused('guardrails: { sql: { rules: [{ name: x, action: block, match: { kinds: [""] } }] } }\n')
+        .problems,
+    ).toHaveLength(1);
+  });
+
+  it('accepts known kinds (any case), tags, families and wildcards, and they match', () => {
+    const cfg = parse(`guardrails:
+  sql:
+    rules:
+      - { name: k, action: block, match: { kinds: [deletestmt, CommonTableExpr, ReturnStmt] } }
+      - name: t
+        action: review
+        match:
+          tags: [delete-without-where, "language:*", language:plrust, "function:my_schema.*", "contains:Delete*", "*-without-where"]
+`);
+    const g = createGuardrails(cfg.guardrails);
+    const rules = g.sqlRules(prod, 'write').filter((r) => r.name === 'k' || r.name === 't');
+    expect(names(rules)).toEqual(['k', 't']);
+    expect(evaluateBatch(analyzeBatch('delete from t where id = 1'), rules)).toMatchObject({
+      action: 'block',
+      rule: 'k',
+    });
+    expect(evaluateBatch(analyzeBatch('update t set a = 1'), rules)).toMatchObject({
+      action: 'review',
+      rule: 't',
+    });
+    expect(evaluateBatch(analyzeBatch('DO LANGUAGE plrust $$ x $$'), rules)).toMatchObject({ rule: 't' });
+  });
+
+  it('the shipped sallyport.dev.yaml and the guardrails examples in the docs still load', () => {
+    const root = new URL('../../../', import.meta.url);
+    const dev = loadConfigFile(new URL('sallyport.dev.yaml', root).pathname, {});
+    expect(dev.guardrails.sql.rules.length).toBeGreaterThan(0);
+    const docs = new URL('docs/', root);
+    const examples = readdirSync(docs)
+      .filter((f) => f.endsWith('.md'))
+      .flatMap((f) =>
+        [...readFileSync(new URL(f, docs), 'utf8').matchAll(/```yaml\n([\s\S]*?)```/g)]
+          .map((m) => m[1] ?? '')
+          .filter((yaml) => /^guardrails:/m.test(yaml))
+          .map((yaml) => ({ f, yaml })),
+      );
+    expect(examples.map((e) => e.f).sort()).toEqual(['guardrails-shell.md', 'guardrails-sql.md']);
+    for (const { f, yaml } of examples) {
+      const cfg = parse(yaml);
+      expect(cfg.guardrails.sql.rules.length + cfg.guardrails.shell.rules.length, f).toBeGreaterThan(0);
+    }
   });
 });

@@ -37,8 +37,11 @@ export interface SqlRecordingMeta {
 export interface SqlRecorder {
   /** Called once before the first statement. Rejects if the session must not start unrecorded. */
   start(meta: SqlRecordingMeta): Promise<void> | void;
-  /** A batch the user submitted (before the guard decided; the verdict follows as frames). */
-  batch(runId: string, sql: string, at: Date): void;
+  /**
+   * A batch the user submitted (the verdict follows as frames). `texts`: its statements as the
+   * guard cut them out (null: it does not parse); without it the recorder parses the batch itself.
+   */
+  batch(runId: string, sql: string, at: Date, texts?: string[] | null): void;
   /** Every frame sent to the client, already masked, in order. */
   frame(frame: SqlServerMessage, at: Date): void;
   /** Session end. Resolves with what the ledger should reference (the recording's hash), if any. */
@@ -324,8 +327,8 @@ export function createJsonlSqlRecorder(opts: JsonlSqlRecorderOptions): SqlRecord
       });
     },
 
-    batch(runId, sql, at) {
-      run = { id: runId, sql, texts: undefined, next: 0, nextAt: at, current: undefined };
+    batch(runId, sql, at, texts) {
+      run = { id: runId, sql, texts, next: 0, nextAt: at, current: undefined };
       write({ type: 'batch', at: at.toISOString(), runId, sql: mask(sql) });
     },
 

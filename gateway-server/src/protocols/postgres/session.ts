@@ -95,6 +95,32 @@ export const READ_ONLY_SQL_RULES: SqlRule[] = [
   },
 ];
 
+/** The rule a refusal names when a held statement could never run in a read-only session. */
+export const READ_ONLY_SESSION_RULE = 'read-only-session';
+
+/**
+ * Statements PostgreSQL refuses in every read-only transaction (SQLSTATE 25006): DML and table
+ * DDL. Deliberately short: a statement left out (a DO block that only reads) may still go to review.
+ */
+const WRITE_KINDS = new Set([
+  'InsertStmt',
+  'UpdateStmt',
+  'DeleteStmt',
+  'MergeStmt',
+  'TruncateStmt',
+  'CreateStmt',
+  'CreateTableAsStmt',
+  'DropStmt',
+  'AlterTableStmt',
+  'IndexStmt',
+  'ViewStmt',
+  'RenameStmt',
+]);
+
+function writesData(s: StatementInfo): boolean {
+  return WRITE_KINDS.has(s.kind) || s.tags.includes('writable-cte') || s.tags.includes('select-into');
+}
+
 /** The SQL levels and whether they are read-only; other levels (shell, exec-only) are not SQL. */
 export function sqlLevelReadOnly(level: AccessLevel): boolean | undefined {
   if (level === 'read') return true;
@@ -504,8 +530,9 @@ export class SqlSession {
   private async execute(run: ActiveRun, req: RunRequest): Promise<void> {
     const t0 = performance.now();
     const { id, sql } = req;
-    this.recorder.batch(id, sql, new Date());
+    const at = new Date();
     const analysis = analyzeBatch(sql);
+    this.recorder.batch(id, sql, at, analysis.ok ? analysis.statements.map((s) => s.text) : null);
     const verdict = evaluateBatch(analysis, this.rules);
     if (!analysis.ok) {
       await this.audit('sql.blocked', {
@@ -555,6 +582,27 @@ export class SqlSession {
         code: 'unsupported',
         statementIndex: copy.index,
         message: 'COPY is not available in gateway SQL sessions yet: use SELECT, or INSERT … VALUES',
+      });
+    }
+    const cannotRun = verdict.action === 'review' && this.readOnly ? statements.find(writesData) : undefined;
+    if (cannotRun) {
+      // PostgreSQL would refuse it in this read-only session anyway (25006): no approver is asked.
+      const message = `This session is read-only: ${cannotRun.kind} cannot run in it, so it is not sent for review. Request write access to this target to run it.`;
+      await this.audit('sql.blocked', {
+        runId: id,
+        verdict: 'block',
+        rule: READ_ONLY_SESSION_RULE,
+        message,
+        statementIndex: cannotRun.index,
+        statement: this.safeText(cannotRun.text),
+      });
+      return this.emit({
+        type: 'blocked',
+        id,
+        statementIndex: cannotRun.index,
+        rule: READ_ONLY_SESSION_RULE,
+        message,
+        statement: cannotRun.text,
       });
     }
     if (verdict.action === 'review' && this.opts.review) {

@@ -102,6 +102,8 @@ export class TerminalSession {
   private sshClosed: Promise<void> = Promise.resolve();
   private channel: ClientChannel | undefined;
   private filters: SessionFilters = { input: [], output: [], observers: [] };
+  /** Set once the gateway's closing line is out: later target output is dropped. */
+  private outputClosed = false;
   private readonly abort = new AbortController();
   private unregister: () => void = () => {};
   private startedLogged = false;
@@ -328,6 +330,8 @@ export class TerminalSession {
   }
 
   private emitOutput(chunk: Buffer, stream: OutputStream) {
+    // After the gateway's closing line the user sees nothing more, so neither does the recording.
+    if (this.outputClosed) return;
     let out = chunk;
     for (const f of this.filters.output) out = f.output(out, stream);
     if (out.length === 0) return;
@@ -399,7 +403,12 @@ export class TerminalSession {
     this.abort.abort();
     if (this.channel) {
       this.flushOutput();
-      this.sendOutput(Buffer.from(line), this.o.mode === 'shell' ? 'stdout' : 'stderr');
+      // The recording gets the line too, so a replay ends on the same screen the user saw.
+      const stream = this.o.mode === 'shell' ? 'stdout' : 'stderr';
+      const bytes = Buffer.from(line);
+      for (const ob of this.filters.observers) ob.output?.(bytes, stream);
+      this.sendOutput(bytes, stream);
+      this.outputClosed = true;
     }
     this.send({ type: 'notice', level: reason === 'error' ? 'error' : 'warn', code: reason, message });
     return this.finish(reason, message);

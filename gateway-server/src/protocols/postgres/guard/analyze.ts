@@ -38,6 +38,36 @@ export interface StatementInfo {
   readOnly: boolean;
 }
 
+/**
+ * Every fixed tag this file can report. Config rules are checked against it (guard/vocabulary.ts),
+ * so a tag added below must be added here too (test/unit/sql-guard-vocabulary.test.ts checks).
+ */
+export const SQL_TAGS = [
+  'body-unparsed',
+  'copy-from-file',
+  'copy-program',
+  'copy-to-file',
+  'delete-without-where',
+  'do-block',
+  'dynamic-config',
+  'dynamic-sql',
+  'explain-analyze',
+  'locking-read',
+  'read-write-override',
+  'select-into',
+  'set-role',
+  'set-search-path',
+  'set-session-authorization',
+  'update-without-where',
+  'writable-cte',
+] as const;
+
+/**
+ * Tag families: the prefix, then a value. `language:<lang>` and `function:<name>` take any value;
+ * `contains:<Kind>` only statement kinds (node-kinds.ts).
+ */
+export const SQL_TAG_FAMILIES = ['contains:', 'function:', 'language:'] as const;
+
 export type BatchAnalysis =
   | { ok: true; statements: StatementInfo[] }
   | { ok: false; error: { message: string; position?: number /* 1-based character offset */ } };
