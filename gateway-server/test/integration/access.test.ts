@@ -287,30 +287,39 @@ describe('bad input and attacks', () => {
   it('refuses bad durations, reasons, targets, levels and requesters — each audited', async () => {
     const before = (await t.gw.ledger.list({ kind: 'access.refused', limit: 10_000 })).length;
     const base = { targetId: 'pg-staging', level: 'read' as const, reason: REASON };
-    const cases: Array<[Promise<unknown>, number, string]> = [
-      [api.alice.requestAccess({ ...base, duration: '9h' }), 403, 'duration_exceeds_max'],
-      [api.alice.requestAccess({ ...base, duration: 0 }), 400, 'invalid_duration'],
-      [api.alice.requestAccess({ ...base, duration: -60 }), 400, 'invalid_duration'],
-      [api.alice.requestAccess({ ...base, duration: 1e12 }), 400, 'invalid_duration'],
-      [api.alice.requestAccess({ ...base, duration: 'banana' }), 400, 'invalid_duration'],
-      [api.alice.requestAccess({ ...base, duration: '1h', reason: '' }), 400, 'invalid_request'],
-      [api.alice.requestAccess({ ...base, duration: '1h', reason: 'asdfasdfasdf' }), 400, 'invalid_request'],
-      [api.alice.requestAccess({ ...base, duration: '1h', targetId: 'no-such-db' }), 404, 'unknown_target'],
-      [api.alice.requestAccess({ ...base, duration: '1h', level: 'admin' }), 403, 'level_not_allowed'],
+    const cases: Array<[() => Promise<unknown>, number, string]> = [
+      [() => api.alice.requestAccess({ ...base, duration: '9h' }), 403, 'duration_exceeds_max'],
+      [() => api.alice.requestAccess({ ...base, duration: 0 }), 400, 'invalid_duration'],
+      [() => api.alice.requestAccess({ ...base, duration: -60 }), 400, 'invalid_duration'],
+      [() => api.alice.requestAccess({ ...base, duration: 1e12 }), 400, 'invalid_duration'],
+      [() => api.alice.requestAccess({ ...base, duration: 'banana' }), 400, 'invalid_duration'],
+      [() => api.alice.requestAccess({ ...base, duration: '1h', reason: '' }), 400, 'invalid_request'],
       [
-        api.alice.requestAccess({ ...base, duration: '1h', targetId: 'ssh-prod', level: 'read' }),
+        () => api.alice.requestAccess({ ...base, duration: '1h', reason: 'asdfasdfasdf' }),
+        400,
+        'invalid_request',
+      ],
+      [
+        () => api.alice.requestAccess({ ...base, duration: '1h', targetId: 'no-such-db' }),
+        404,
+        'unknown_target',
+      ],
+      [() => api.alice.requestAccess({ ...base, duration: '1h', level: 'admin' }), 403, 'level_not_allowed'],
+      [
+        () => api.alice.requestAccess({ ...base, duration: '1h', targetId: 'ssh-prod', level: 'read' }),
         403,
         'level_not_for_kind',
       ],
-      [api.carol.requestAccess({ ...base, duration: '1h' }), 403, 'no_rule'],
+      [() => api.carol.requestAccess({ ...base, duration: '1h' }), 403, 'no_rule'],
       [
-        api.alice.requestAccess({ ...base, duration: '1h', breakGlass: true }),
+        () => api.alice.requestAccess({ ...base, duration: '1h', breakGlass: true }),
         403,
         'break_glass_not_allowed',
       ],
     ];
     for (const [p, status, code] of cases) {
-      const e = await refusal(p);
+      // One at a time: a refusal that arrived before its turn would be an unhandled rejection.
+      const e = await refusal(p());
       expect(e, code).toMatchObject({ status, code });
       expect(e.message.length).toBeGreaterThan(10);
     }
