@@ -73,6 +73,15 @@ export const AccessConfig = z
     reviewTimeout: DurationSchema.default(600).describe(
       'How long a held statement or command waits for a decision.',
     ),
+    writesPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(120)
+      .describe(
+        'Access requests, decisions and revocations one user may make per minute (then 429 rate_limited): generous for people and CI, a wall for floods.',
+      ),
     rules: z.array(AccessRule).default([]),
   })
   .strict();

@@ -41,10 +41,9 @@ export async function mapAccess<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Requests, decisions and revocations per user per minute: generous for people and CI, a wall for floods. */
-const WRITES_PER_MINUTE = 120;
-
 export function accessRoutes(app: FastifyInstance, ctx: ApiContext) {
+  // Requests, decisions and revocations per user per minute (config access.writesPerMinute).
+  const WRITES_PER_MINUTE = ctx.config.access.writesPerMinute;
   const allow = rateLimiter(WRITES_PER_MINUTE, 60_000);
   const limited = async (req: Parameters<typeof callerOf>[0]) => {
     if (!allow(callerOf(req).username)) {
