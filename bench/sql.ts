@@ -177,7 +177,8 @@ async function directPoint(a: { pg: PgInfo; clients: number; warmupMs: number; d
 
 /**
  * What the gateway sends PostgreSQL for one SELECT in a read session (protocols/postgres/session.ts):
- * Parse, Bind, Describe, Execute(500), Flush in one write, then Close + Sync (portal-reader.ts) —
+ * on a warm session, Parse, Bind, Describe, Execute(cap + 1) and Sync in one write (portal-reader.ts,
+ * one-shot mode) —
  * run directly, to separate the protocol's round trips from the gateway's own work.
  */
 async function directPortalPoint(a: { pg: PgInfo; clients: number; warmupMs: number; durationMs: number }) {
@@ -187,7 +188,7 @@ async function directPortalPoint(a: { pg: PgInfo; clients: number; warmupMs: num
     return await closedLoop(
       a.clients,
       async (c, seq) => {
-        const reader = new PortalReader(pointSql(idOf(c, seq)), 500);
+        const reader = new PortalReader(pointSql(idOf(c, seq)), 500, { maxRows: 10_001 });
         cs[c]!.query(reader as unknown as pg.Submittable);
         const page = await reader.next();
         if (page.rows.length !== 1) throw new Error(`expected 1 row, got ${page.rows.length}`);
@@ -857,7 +858,7 @@ async function main() {
       [
         ['the select, one round trip (direct pg)', fmt(c1.direct.latency.mean, 3), '', ''],
         [
-          `the gateway's ${fmt((ins?.pgQueries ?? Number.NaN) / statements, 1)} target exchanges (Parse/Bind/Describe/Execute, Close/Sync)`,
+          `the gateway's ${fmt((ins?.pgQueries ?? Number.NaN) / statements, 1)} target exchanges (Parse/Bind/Describe/Execute/Sync, one write)`,
           fmt(cursorPoint.latency.mean, 3),
           fmt(pgPer, 3),
           share(pgPer),

@@ -15,6 +15,15 @@
 // Transactions: outside a transaction block the statement runs in the implicit transaction that
 // the final Sync ends (for `read` sessions it is read-only: the session's
 // default_transaction_read_only=on). Inside a block the portal is closed explicitly before Sync.
+//
+// One-shot mode (`oneShot`, outside a transaction block only): Parse, Bind, Describe,
+// Execute(maxRows) and Sync leave in one write and nothing more is written: a point SELECT costs
+// one write and one round trip instead of two. PostgreSQL then streams up to maxRows rows at
+// once, so flow control moves to the socket: once a page is waiting for the caller the socket is
+// paused (PostgreSQL blocks on its send buffer) and resumed when the caller takes the page.
+// Memory stays at about two pages plus one socket read. A catalogue lookup cannot run inside this
+// exchange: a caller that must look something up first calls unbounded(), and the rest of the
+// result (at most maxRows rows) is buffered until ReadyForQuery frees the connection.
 
 import type { FieldDef } from 'pg';
 
@@ -27,7 +36,7 @@ interface PgConnection {
   close(m: { type: 'P' | 'S'; name?: string }): void;
   flush(): void;
   sync(): void;
-  stream: { cork?(): void; uncork?(): void };
+  stream: { cork?(): void; uncork?(): void; pause?(): void; resume?(): void };
 }
 
 export interface PortalPage {
@@ -54,7 +63,14 @@ export class PortalReader {
   private con: PgConnection | undefined;
   private rows: (string | null)[][] = [];
   private waiter: { resolve(p: PortalPage): void; reject(e: unknown): void } | undefined;
-  private ready: PortalPage | undefined;
+  /** Pages delivered and not yet taken (at most one in paged mode). */
+  private readonly ready: PortalPage[] = [];
+  /** One-shot mode: socket paused because a page waits for the caller. */
+  private paused = false;
+  /** One-shot mode: buffer without pausing (a lookup waits for ReadyForQuery). */
+  private noPause = false;
+  /** One-shot mode: the caller stopped reading; remaining rows are dropped. */
+  private discarding = false;
   private failure: unknown;
   private meta:
     | { rows: (string | null)[][]; resolve(rows: (string | null)[][]): void; reject(e: unknown): void }
@@ -65,6 +81,7 @@ export class PortalReader {
   constructor(
     readonly text: string,
     private readonly pageSize: number,
+    private readonly oneShot?: { maxRows: number },
   ) {
     this.finished = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
@@ -76,9 +93,9 @@ export class PortalReader {
   /** The next page. The first call is answered from the Execute written at submit. */
   next(): Promise<PortalPage> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    if (this.ready) {
-      const page = this.ready;
-      this.ready = undefined;
+    const page = this.ready.shift();
+    if (page) {
+      if (this.paused && this.ready.length === 0) this.resumeSocket();
       return Promise.resolve(page);
     }
     if (this.state === 'complete' || this.state === 'finished') {
@@ -93,6 +110,13 @@ export class PortalReader {
     return new Promise<PortalPage>((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
+  }
+
+  /** Rows received and not yet taken by the caller (what flow control keeps small). */
+  get bufferedRows(): number {
+    let n = this.rows.length;
+    for (const p of this.ready) n += p.rows.length;
+    return n;
   }
 
   /** True while the portal is suspended between pages and nothing else is in flight. */
@@ -123,7 +147,26 @@ export class PortalReader {
 
   /** Stops reading early (row cap, cancel): closes the portal and ends the exchange. */
   close(): void {
+    if (this.oneShot) {
+      // Sync is already on its way: drop what is still coming, up to ReadyForQuery.
+      if (this.state === 'reading') {
+        this.discarding = true;
+        this.rows = [];
+      }
+      this.ready.length = 0;
+      if (this.paused) this.resumeSocket();
+      return;
+    }
     if (this.state === 'suspended') this.finish();
+  }
+
+  /**
+   * One-shot mode: stop pausing the socket, because the caller needs the connection after this
+   * exchange (a catalogue lookup); the rest of the result is buffered (at most maxRows rows).
+   */
+  unbounded(): void {
+    this.noPause = true;
+    if (this.paused) this.resumeSocket();
   }
 
   // ------------------------------------------------------------------ pg's submittable contract
@@ -136,8 +179,14 @@ export class PortalReader {
     connection.parse({ text: this.text });
     connection.bind({ portal: '', statement: '', values: [] });
     connection.describe({ type: 'P', name: '' });
-    connection.execute({ portal: '', rows: this.pageSize });
-    connection.flush();
+    if (this.oneShot) {
+      connection.execute({ portal: '', rows: this.oneShot.maxRows });
+      this.synced = true;
+      connection.sync();
+    } else {
+      connection.execute({ portal: '', rows: this.pageSize });
+      connection.flush();
+    }
     stream.uncork?.();
   }
 
@@ -146,10 +195,29 @@ export class PortalReader {
   }
 
   handleDataRow(msg: { fields: (string | null)[] }): void {
-    (this.meta ? this.meta.rows : this.rows).push(msg.fields);
+    if (this.meta) {
+      this.meta.rows.push(msg.fields);
+      return;
+    }
+    if (this.discarding) return;
+    this.rows.push(msg.fields);
+    if (this.oneShot && this.rows.length >= this.pageSize) {
+      this.deliver(false);
+      // A page waits for the caller: let PostgreSQL wait too (unless a lookup needs the exchange over).
+      if (this.ready.length > 0 && !this.noPause && !this.paused && this.con?.stream.pause) {
+        this.paused = true;
+        this.con.stream.pause();
+      }
+    }
   }
 
   handlePortalSuspended(): void {
+    if (this.oneShot) {
+      // maxRows reached: the Sync already sent ends the portal; this is the last page.
+      this.state = 'complete';
+      this.deliver(true);
+      return;
+    }
     this.state = 'suspended';
     this.deliver(false);
   }
@@ -179,13 +247,14 @@ export class PortalReader {
   handleError(err: unknown): void {
     this.state = 'error';
     this.failure = err;
+    if (this.paused) this.resumeSocket();
     // After an error PostgreSQL skips everything up to the next Sync; one Sync brings it back.
     // (pg also calls this for a dead socket, where writing is a no-op.)
     if (!this.synced && this.con) {
       this.synced = true;
       this.con.sync();
     }
-    this.ready = undefined;
+    this.ready.length = 0;
     const w = this.waiter;
     this.waiter = undefined;
     w?.reject(err);
@@ -197,6 +266,7 @@ export class PortalReader {
 
   handleReadyForQuery(): void {
     if (this.state !== 'error') this.state = 'finished';
+    if (this.paused) this.resumeSocket();
     this.settle.resolve();
   }
 
@@ -209,12 +279,18 @@ export class PortalReader {
   // ------------------------------------------------------------------------------------ helpers
 
   private deliver(done: boolean): void {
+    if (this.discarding) return;
     const page = { rows: this.rows, done };
     this.rows = [];
     const w = this.waiter;
     this.waiter = undefined;
     if (w) w.resolve(page);
-    else this.ready = page;
+    else this.ready.push(page);
+  }
+
+  private resumeSocket(): void {
+    this.paused = false;
+    this.con?.stream.resume?.();
   }
 
   private finish(): void {

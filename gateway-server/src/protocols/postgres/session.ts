@@ -11,7 +11,10 @@
 //      SELECTs are read in pages of 500 from an unnamed portal (portal-reader.ts: Parse, Bind,
 //      Describe and Execute leave in one write, so a short result costs one round trip) and the
 //      gateway holds at most one page whatever the result size; at the row cap the portal is
-//      closed and `done.truncated` is true. Other statements run plainly.
+//      closed and `done.truncated` is true. Outside a transaction block, once the result's types
+//      and tables are known to the session, the Sync goes in the same write too (one-shot mode:
+//      Execute(cap + 1), flow control by pausing the socket, about two pages held). Other
+//      statements run plainly.
 //   3. Every cell goes through masker.maskCell (column rules by schema.table.column, then value
 //      detectors) before it is sent; masked cells are reported by coordinates.
 //
@@ -264,6 +267,8 @@ export class SqlSession {
   private readonly typeNames = new Map<number, string>();
   private allTypesLoaded = false;
   private readonly tables = new Map<number, TableInfo | null>();
+  /** Relation names (as the guard saw them) whose results were described in this session. */
+  private readonly describedRelations = new Set<string>();
   private active: ActiveRun | undefined;
   private closing: Promise<void> | undefined;
   private connected = false;
@@ -842,7 +847,10 @@ export class SqlSession {
     if (statements.length === 0) {
       return this.emit({ type: 'complete', id, statements: 0, durationMs: ms(t0) });
     }
-    if (statements.some((s) => !s.readOnly)) this.tables.clear(); // DDL may rename columns
+    if (statements.some((s) => !s.readOnly)) {
+      this.tables.clear(); // DDL may rename columns
+      this.describedRelations.clear();
+    }
     const offsets = statementOffsets(sql, statements);
     const cap = Math.min(this.maxRows, req.maxRows ?? this.maxRows);
     const userTransactions = statements.some((s) => s.kind === 'TransactionStmt');
@@ -944,7 +952,16 @@ export class SqlSession {
    * trip for a result that fits in a page, at most one page held whatever the result size.
    */
   private async streamPortal(run: ActiveRun, s: StatementInfo, cap: number): Promise<StatementOutcome> {
-    const reader = new PortalReader(s.text, Math.min(this.fetchSize, cap + 1));
+    // One write and one round trip (portal-reader.ts, one-shot mode) when no transaction block is
+    // open and the result's columns are probably described already (its tables were seen in this
+    // session): a catalogue lookup cannot run inside that exchange. A wrong guess still works; the
+    // result (at most cap + 1 rows) is then buffered until the lookup can run.
+    const oneShot =
+      this.allTypesLoaded &&
+      this.client.getTransactionStatus() === 'I' &&
+      s.relations.every((r) => this.describedRelations.has(r));
+    const pageSize = Math.min(this.fetchSize, cap + 1);
+    const reader = new PortalReader(s.text, pageSize, oneShot ? { maxRows: cap + 1 } : undefined);
     this.client.query(reader as unknown as pg.Submittable);
     // The connection is free again at ReadyForQuery; the next batch waits for it (see runBatch).
     this.settling = reader.finished.catch(() => {});
@@ -961,7 +978,9 @@ export class SqlSession {
           const via: Lookup | undefined = reader.suspended
             ? (text, values) => reader.lookup(text, values)
             : undefined;
+          if (oneShot && this.needsLookup(reader.fields)) reader.unbounded();
           described = await this.describe(reader.fields, via);
+          for (const r of s.relations) this.describedRelations.add(r);
           await this.sendColumns(run.id, s.index, described);
         }
         let rows = page.rows;
@@ -1120,6 +1139,13 @@ export class SqlSession {
       }
     }
     return { columns, refs };
+  }
+
+  /** Whether describe() would have to ask the catalogue for these fields. */
+  private needsLookup(fields: pg.FieldDef[]): boolean {
+    return fields.some(
+      (f) => !this.typeNames.has(f.dataTypeID) || (f.tableID !== 0 && !this.tables.has(f.tableID)),
+    );
   }
 
   private async loadTypes(missing: number[], lookup: Lookup): Promise<void> {
