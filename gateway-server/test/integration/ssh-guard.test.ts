@@ -267,6 +267,23 @@ describe.skipIf(!hasSshd)('SSH shell guardrails', () => {
       term.close();
     });
 
+    it('sends a held line once an approver approves that exact line', async () => {
+      const term = await shellSession();
+      const marker = `/tmp/m7-${randomUUID()}`;
+      const line = `sudo -n true; touch ${marker}`;
+      try {
+        term.input(`${line}\r`);
+        const id = await pendingReview(line);
+        expect(existsSync(marker)).toBe(false); // held: nothing reached the target yet
+        await api.bob.approveReview(id, 'go ahead');
+        await term.waitFor('approved', () => term.notices().some((n) => n.code === 'approved'));
+        await expect.poll(() => existsSync(marker), { timeout: 10_000 }).toBe(true);
+      } finally {
+        rmSync(marker, { force: true });
+        term.close();
+      }
+    });
+
     it('clears a denied line', async () => {
       const term = await shellSession();
       const marker = `/tmp/m6-${randomUUID()}`;

@@ -49,6 +49,13 @@ export interface ShellGuardOptions {
    * decision that arrives later (a review) can release the held Enter without a key from the user.
    */
   kick: (marker: Buffer) => void;
+  /**
+   * Releases output the masker still holds (the echo of a line's trailing digits waits for more
+   * text, as it could be the start of a card number). Called at Enter before the screen is read:
+   * without it the line on the screen lacks those characters, and a reviewed line ending in a
+   * digit could never match its approval (nor would a block rule see them).
+   */
+  releaseHeldOutput?: () => void;
 }
 
 export interface ShellGuard {
@@ -168,6 +175,7 @@ export async function createShellGuard(o: ShellGuardOptions): Promise<ShellGuard
 
   /** Waits until the output has been quiet a moment (the echo of the last keys), then reads the line. */
   async function screenLine(): Promise<string> {
+    o.releaseHeldOutput?.();
     const until = Date.now() + 400;
     while (Date.now() < until && Date.now() - lastOutputAt < 40) await new Promise((r) => setTimeout(r, 20));
     return (await screen?.readLine()) ?? '';
