@@ -9,10 +9,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedger } from '../../src/audit';
 import { type RunningPostgres, startPostgres } from '../../src/devstack';
-import { createMasker } from '../../src/masking';
 import { PortalReader } from '../../src/protocols/postgres/portal-reader';
-import { SqlSession } from '../../src/protocols/postgres/session';
 import { openStore, type Store } from '../../src/store/db';
+import { openSqlSession } from '../rig/postgres';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -138,19 +137,8 @@ describe('PortalReader in one-shot mode', () => {
 
 describe('SqlSession on a warm session', () => {
   async function session(frames: SqlServerMessage[], slowRowsMs = 0) {
-    return SqlSession.open({
-      target: {
-        id: 'demo',
-        host: pgServer.host,
-        port: pgServer.port,
-        user: pgServer.user,
-        database: pgServer.database,
-        tls: 'disable',
-      },
-      password: pgServer.password,
-      grant: { id: '00000000-0000-4000-8000-000000000001', level: 'read' },
-      actor: { username: 'alice', kind: 'user' },
-      masker: createMasker({}, Buffer.alloc(32, 1)),
+    return openSqlSession(pgServer, {
+      grantId: '00000000-0000-4000-8000-000000000001',
       ledger: createLedger(store),
       maxRows: 1_000_000,
       send: async (f) => {

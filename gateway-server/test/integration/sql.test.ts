@@ -13,9 +13,8 @@ import WebSocket from 'ws';
 import { main } from '../../src/cli/main';
 import type { Io } from '../../src/cli/output';
 import { demoCustomers, type RunningPostgres, startPostgres } from '../../src/devstack';
-import { createMasker } from '../../src/masking';
-import { SqlSession } from '../../src/protocols/postgres/session';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
+import { openSqlSession } from '../rig/postgres';
 import { recordTranscript, registerSecret } from '../rig/transcript';
 
 let pgServer: RunningPostgres;
@@ -532,19 +531,8 @@ describe('read level', () => {
       .where('id', '=', await grant('read'))
       .executeTakeFirstOrThrow();
     const open = async (frames: Frame[]) =>
-      SqlSession.open({
-        target: {
-          id: 'demo',
-          host: pgServer.host,
-          port: pgServer.port,
-          user: pgServer.user,
-          database: pgServer.database,
-          tls: 'disable',
-        },
-        password: pgServer.password,
-        grant: { id: g.id, level: 'read' },
-        actor: { username: 'alice', kind: 'user' },
-        masker: createMasker({}, Buffer.alloc(32, 1)),
+      openSqlSession(pgServer, {
+        grantId: g.id,
         ledger: t.gw.ledger,
         send: (f) => void frames.push(f),
         rules: [], // no guard rules at all (the read-only ones still apply to RESET/COMMIT)
@@ -677,19 +665,8 @@ describe('long results and cancel', () => {
     let batchCount = 0;
     let livePeak = 0;
     let heapBase = 0;
-    const session = await SqlSession.open({
-      target: {
-        id: 'demo',
-        host: pgServer.host,
-        port: pgServer.port,
-        user: pgServer.user,
-        database: pgServer.database,
-        tls: 'disable',
-      },
-      password: pgServer.password,
-      grant: { id: g, level: 'read' },
-      actor: { username: 'alice', kind: 'user' },
-      masker: createMasker({}, Buffer.alloc(32, 1)),
+    const session = await openSqlSession(pgServer, {
+      grantId: g,
       ledger: t.gw.ledger,
       maxRows: 1_000_000,
       send: (f) => {

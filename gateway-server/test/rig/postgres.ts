@@ -1,6 +1,10 @@
 // Vitest helper: one real PostgreSQL per describe block / file.
+
+import type { AccessLevel } from '@sallyport/protocol';
 import { afterAll, beforeAll } from 'vitest';
 import { type RunningPostgres, type StartPostgresOptions, startPostgres } from '../../src/devstack/postgres';
+import { createMasker } from '../../src/masking';
+import { SqlSession, type SqlSessionOptions } from '../../src/protocols/postgres/session';
 
 export interface PostgresFixture {
   /** The running server; throws when read outside the beforeAll/afterAll window. */
@@ -30,4 +34,34 @@ export function usePostgres(opts: StartPostgresOptions = { seedDemo: true }): Po
     },
   };
   return fixture;
+}
+
+/**
+ * A SqlSession straight on `server` (no gateway, no WebSocket), with the test defaults: target
+ * `demo`, user alice, a fixed-key masker. For tests of the session itself (memory, read-only
+ * enforcement without rules, the statement protocol).
+ */
+export function openSqlSession(
+  server: RunningPostgres,
+  o: Pick<SqlSessionOptions, 'ledger' | 'send'> &
+    Partial<Pick<SqlSessionOptions, 'rules' | 'maxRows'>> & { grantId: string; level?: AccessLevel },
+): Promise<SqlSession> {
+  return SqlSession.open({
+    target: {
+      id: 'demo',
+      host: server.host,
+      port: server.port,
+      user: server.user,
+      database: server.database,
+      tls: 'disable',
+    },
+    password: server.password,
+    grant: { id: o.grantId, level: o.level ?? 'read' },
+    actor: { username: 'alice', kind: 'user' },
+    masker: createMasker({}, Buffer.alloc(32, 1)),
+    ledger: o.ledger,
+    send: o.send,
+    ...(o.rules ? { rules: o.rules } : {}),
+    ...(o.maxRows !== undefined ? { maxRows: o.maxRows } : {}),
+  });
 }
