@@ -311,7 +311,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 
     // Config targets are the source of truth for themselves: synced on every start,
     // and removed from the store when they leave the file.
-    for (const t of config.targets) await targets.upsert(targetFromConfig(t), 'config');
+    await targets.upsertMany(config.targets.map(targetFromConfig), 'config');
     await pruneTargets(targets, ledger, 'config', new Set(config.targets.map((t) => t.id)));
 
     if (!config.demo.postgres && !config.demo.ssh) await pruneTargets(targets, ledger, 'demo', new Set());
@@ -321,7 +321,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         log: (line) => log.debug({ demo: true }, line),
       });
       cleanups.push(() => demo.stop());
-      for (const t of demo.targets) await targets.upsert(t, 'demo');
+      await targets.upsertMany(demo.targets, 'demo');
       await pruneTargets(targets, ledger, 'demo', new Set(demo.targets.map((t) => t.id)));
       for (const skipped of demo.skipped)
         log.warn({ target: skipped.id }, `demo target not started: ${skipped.reason}`);

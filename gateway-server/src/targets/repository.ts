@@ -1,4 +1,5 @@
 import type { CredentialInput, TargetInput, TargetView } from '@sallyport/protocol';
+import { sql } from 'kysely';
 import type { Sealer } from '../secrets';
 import type { Store } from '../store/db';
 import type { TargetRow } from '../store/tables';
@@ -61,12 +62,42 @@ export interface TargetRepository {
   get(id: string): Promise<TargetRecord | undefined>;
   /** Creates or replaces. A missing credential keeps the stored one (credentials are write-only). */
   upsert(input: TargetInput, source: TargetRow['source']): Promise<TargetRecord>;
+  /**
+   * upsert() for many targets in one transaction, 500 rows per statement (the start-up sync of
+   * config targets: one by one, 5,000 targets took 15–50 s). Same rules: a missing credential keeps
+   * the stored one.
+   */
+  upsertMany(inputs: readonly TargetInput[], source: TargetRow['source']): Promise<void>;
   remove(id: string): Promise<boolean>;
   credential(id: string): Promise<TargetCredential | undefined>;
 }
 
+/** Rows per INSERT in upsertMany (14 parameters each, well under PostgreSQL's 65,535). */
+const UPSERT_BATCH = 500;
+
 export function createTargetRepository(store: Store, sealer: Sealer): TargetRepository {
   const { db } = store;
+  /** The stored row of a target (credential sealed, bound to the target's id). */
+  const rowOf = (input: TargetInput, source: TargetRow['source']) => {
+    const sealed = input.credential
+      ? sealer.seal(JSON.stringify(pickCredential(input.credential)), `target:${input.id}`)
+      : undefined;
+    const values = {
+      id: input.id,
+      kind: input.kind,
+      name: input.name ?? input.id,
+      description: input.description ?? null,
+      host: input.host,
+      port: input.port,
+      user_name: input.user,
+      database_name: input.kind === 'postgres' ? input.database : null,
+      tls: input.kind === 'postgres' ? input.tls : null,
+      host_key: input.kind === 'ssh' ? input.hostKey : null,
+      labels: JSON.stringify(input.labels ?? {}),
+      source,
+    };
+    return { values, sealed };
+  };
   const withFlag = (
     rows: Array<Omit<TargetRow, 'credential_sealed'> & { has_credential: unknown }>,
   ): TargetRecord[] => rows.map((r) => ({ ...r, has_credential: Boolean(r.has_credential) }));
@@ -84,24 +115,42 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
       const row = await selectPublic().where('id', '=', id).executeTakeFirst();
       return row ? withFlag([row])[0] : undefined;
     },
+    async upsertMany(inputs, source) {
+      const rows = inputs.map((input) => {
+        const { values, sealed } = rowOf(input, source);
+        return { ...values, credential_sealed: sealed ?? null };
+      });
+      await db.transaction().execute(async (trx) => {
+        for (let i = 0; i < rows.length; i += UPSERT_BATCH) {
+          await trx
+            .insertInto('targets')
+            .values(rows.slice(i, i + UPSERT_BATCH))
+            .onConflict((oc) =>
+              oc.column('id').doUpdateSet((eb) => ({
+                kind: eb.ref('excluded.kind'),
+                name: eb.ref('excluded.name'),
+                description: eb.ref('excluded.description'),
+                host: eb.ref('excluded.host'),
+                port: eb.ref('excluded.port'),
+                user_name: eb.ref('excluded.user_name'),
+                database_name: eb.ref('excluded.database_name'),
+                tls: eb.ref('excluded.tls'),
+                host_key: eb.ref('excluded.host_key'),
+                labels: eb.ref('excluded.labels'),
+                source: eb.ref('excluded.source'),
+                // Credentials are write-only: a target given without one keeps the stored one.
+                credential_sealed: sql<
+                  string | null
+                >`coalesce(excluded.credential_sealed, targets.credential_sealed)`,
+                updated_at: new Date(),
+              })),
+            )
+            .execute();
+        }
+      });
+    },
     async upsert(input, source) {
-      const sealed = input.credential
-        ? sealer.seal(JSON.stringify(pickCredential(input.credential)), `target:${input.id}`)
-        : undefined;
-      const values = {
-        id: input.id,
-        kind: input.kind,
-        name: input.name ?? input.id,
-        description: input.description ?? null,
-        host: input.host,
-        port: input.port,
-        user_name: input.user,
-        database_name: input.kind === 'postgres' ? input.database : null,
-        tls: input.kind === 'postgres' ? input.tls : null,
-        host_key: input.kind === 'ssh' ? input.hostKey : null,
-        labels: JSON.stringify(input.labels ?? {}),
-        source,
-      };
+      const { values, sealed } = rowOf(input, source);
       await db
         .insertInto('targets')
         .values({ ...values, credential_sealed: sealed ?? null })

@@ -266,6 +266,34 @@ describe.each([pgliteBackend(), postgresBackend()])('store on $name', (backend) 
       expect(await repo.credential('web-1')).toEqual({ password: 'second-password-456' });
     });
 
+    it('upserts many targets in one go (1,200: three batches), with the same credential rules', async () => {
+      const store = await open();
+      const repo = createTargetRepository(store, createSealer(randomBytes(32)));
+      const many = Array.from({ length: 1_200 }, (_, i) =>
+        sshTarget(`bulk-${String(i).padStart(4, '0')}`, i === 7 ? 'seventh-password-1' : undefined),
+      );
+      await repo.upsertMany(many, 'config');
+      const listed = await repo.list();
+      expect(listed.filter((t) => t.id.startsWith('bulk-'))).toHaveLength(1_200);
+      expect(await repo.credential('bulk-0007')).toEqual({ password: 'seventh-password-1' });
+      expect(await repo.credential('bulk-0008')).toBeUndefined();
+
+      // Again, changed, without credentials: rows updated, the stored credential kept.
+      await sleep(10);
+      await repo.upsertMany(
+        many.map((t) => ({ ...t, host: 'moved.internal', credential: undefined })),
+        'config',
+      );
+      const seventh = await repo.get('bulk-0007');
+      expect(seventh).toMatchObject({ host: 'moved.internal', has_credential: true, source: 'config' });
+      const ms = (d: unknown) => (d as Date).getTime();
+      expect(ms(seventh?.updated_at)).toBeGreaterThan(ms(seventh?.created_at));
+      expect(await repo.credential('bulk-0007')).toEqual({ password: 'seventh-password-1' });
+      // A credential given replaces the stored one.
+      await repo.upsertMany([sshTarget('bulk-0007', 'eighth-password-22')], 'config');
+      expect(await repo.credential('bulk-0007')).toEqual({ password: 'eighth-password-22' });
+    });
+
     it('binds a sealed credential to its target id', async () => {
       const store = await open();
       const repo = createTargetRepository(store, createSealer(randomBytes(32)));
