@@ -272,6 +272,9 @@ describe.skipIf(!hasSshd)('SSH shell guardrails', () => {
       const marker = `/tmp/m7-${randomUUID()}`;
       const line = `sudo -n true; touch ${marker}`;
       try {
+        // The approval is checked against the line on the screen, which starts after the prompt:
+        // type once the prompt is drawn, as a person would.
+        await term.waitFor('the prompt', () => /ready-2\r\n[\s\S]*# $/.test(term.stdout()));
         term.input(`${line}\r`);
         const id = await pendingReview(line);
         expect(existsSync(marker)).toBe(false); // held: nothing reached the target yet

@@ -235,13 +235,17 @@ describe('webhooks from the access lifecycle', () => {
     });
     expect(verify(SECRET, decided.headers, decided.raw)).toBe(true);
 
-    const rows = await rowsOf(t, 'audit-json');
-    expect(rows.map((r) => [r.event, r.status, r.attempts])).toEqual(
-      expect.arrayContaining([
-        ['request.pending', 'delivered', 1],
-        ['request.decided', 'delivered', 1],
-      ]),
-    );
+    // The receiver has the request before the gateway has read its answer and marked the row.
+    await expect
+      .poll(async () => (await rowsOf(t, 'audit-json')).map((r) => [r.event, r.status, r.attempts]), {
+        timeout: 10_000,
+      })
+      .toEqual(
+        expect.arrayContaining([
+          ['request.pending', 'delivered', 1],
+          ['request.decided', 'delivered', 1],
+        ]),
+      );
   });
 
   it('sends a Slack-compatible message naming who, what, why, how long and how to approve', async () => {
