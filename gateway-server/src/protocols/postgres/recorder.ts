@@ -22,7 +22,6 @@ import type {
   SqlServerMessage,
 } from '@sallyport/protocol';
 import type { ActiveRecording, RecordingMeta } from '../../recording';
-import { analyzeBatch } from './guard';
 
 export interface SqlRecordingMeta {
   sessionId: string;
@@ -39,9 +38,9 @@ export interface SqlRecorder {
   start(meta: SqlRecordingMeta): Promise<void> | void;
   /**
    * A batch the user submitted (the verdict follows as frames). `texts`: its statements as the
-   * guard cut them out (null: it does not parse); without it the recorder parses the batch itself.
+   * guard cut them out (null: it does not parse).
    */
-  batch(runId: string, sql: string, at: Date, texts?: string[] | null): void;
+  batch(runId: string, sql: string, at: Date, texts: string[] | null): void;
   /** Every frame sent to the client, already masked, in order. */
   frame(frame: SqlServerMessage, at: Date): void;
   /** Session end. Resolves with what the ledger should reference (the recording's hash), if any. */
@@ -115,8 +114,8 @@ interface StatementState {
 interface RunState {
   id: string;
   sql: string;
-  /** Statement texts, parsed on first need; null when the batch does not parse. */
-  texts: string[] | null | undefined;
+  /** Statement texts as the guard cut them out; null when the batch does not parse. */
+  texts: string[] | null;
   /** Index of the next statement to run (the one after the last `done`). */
   next: number;
   /** When the next statement started (the run's start, then each `done`). */
@@ -142,19 +141,7 @@ export function createJsonlSqlRecorder(opts: JsonlSqlRecorderOptions): SqlRecord
     sink.writeLine(JSON.stringify(line));
   };
 
-  /** The batch's statement texts (parsed once, on first need); null when it does not parse. */
-  const textsOf = (r: RunState): string[] | null => {
-    if (r.texts === undefined) {
-      try {
-        const a = analyzeBatch(r.sql);
-        r.texts = a.ok ? a.statements.map((s) => s.text) : null;
-      } catch {
-        r.texts = null;
-      }
-    }
-    return r.texts;
-  };
-  const textOf = (r: RunState, index: number): string => mask(textsOf(r)?.[index] ?? r.sql);
+  const textOf = (r: RunState, index: number): string => mask(r.texts?.[index] ?? r.sql);
 
   const statementOf = (r: RunState, index: number): StatementState => {
     if (r.current?.index === index) return r.current;
@@ -280,7 +267,7 @@ export function createJsonlSqlRecorder(opts: JsonlSqlRecorderOptions): SqlRecord
       case 'cancelled': {
         const index = r.current?.index ?? r.next;
         // A cancelled hold ran nothing: only the `cancel` line.
-        const running = !r.held && (r.current !== undefined || index < (textsOf(r)?.length ?? 0));
+        const running = !r.held && (r.current !== undefined || index < (r.texts?.length ?? 0));
         if (running) write(statementLine(r, statementOf(r, index), at, { cancelled: true }));
         write({
           type: 'cancel',

@@ -339,7 +339,8 @@ function lastPart(name: string): string {
 
 const globCache = new Map<string, RegExp>();
 
-function glob(pattern: string): RegExp {
+/** A rule's wildcard pattern: `*` is any text, the rest literal, case-insensitive. */
+export function glob(pattern: string): RegExp {
   let re = globCache.get(pattern);
   if (!re) {
     const source = pattern

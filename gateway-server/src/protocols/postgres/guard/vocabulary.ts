@@ -6,6 +6,7 @@
 
 import { SQL_TAG_FAMILIES, SQL_TAGS } from './analyze';
 import { SQL_STATEMENT_KINDS } from './node-kinds';
+import { glob } from './rules';
 
 const KINDS = new Map<string, string>(SQL_STATEMENT_KINDS.map((k) => [k.toLowerCase(), k]));
 /** Families whose value is free (`language:<lang>`, `function:<name>`); `contains:` takes a kind. */
@@ -58,15 +59,6 @@ function patternCanMatch(pattern: string): boolean {
   if (CLOSED_TAGS.some((t) => re.test(t))) return true;
   const head = pattern.slice(0, pattern.indexOf('*')).toLowerCase();
   return OPEN_FAMILIES.some((f) => head.startsWith(f) || f.startsWith(head));
-}
-
-/** The same wildcard semantics as rules.ts: `*` is any text, the rest literal, case-insensitive. */
-function glob(pattern: string): RegExp {
-  const source = pattern
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${source}$`, 'i');
 }
 
 // ---- suggestions ------------------------------------------------------------------------------
