@@ -404,10 +404,7 @@ export class TerminalSession {
     if (this.channel) {
       this.flushOutput();
       // The recording gets the line too, so a replay ends on the same screen the user saw.
-      const stream = this.o.mode === 'shell' ? 'stdout' : 'stderr';
-      const bytes = Buffer.from(line);
-      for (const ob of this.filters.observers) ob.output?.(bytes, stream);
-      this.sendOutput(bytes, stream);
+      this.deliver(Buffer.from(line), this.o.mode === 'shell' ? 'stdout' : 'stderr');
       this.outputClosed = true;
     }
     this.send({ type: 'notice', level: reason === 'error' ? 'error' : 'warn', code: reason, message });
@@ -437,14 +434,17 @@ export class TerminalSession {
     return this.ending;
   }
 
+  /** Output that skips the filters (already masked, or the gateway's own): to the observers and the client. */
+  private deliver(data: Buffer, stream: OutputStream) {
+    for (const ob of this.filters.observers) ob.output?.(data, stream);
+    this.sendOutput(data, stream);
+  }
+
   private flushOutput() {
     for (const stream of ['stdout', 'stderr'] as const) {
       for (const f of this.filters.output) {
         const rest = f.flush?.(stream);
-        if (rest && rest.length > 0) {
-          for (const ob of this.filters.observers) ob.output?.(rest, stream);
-          this.sendOutput(rest, stream);
-        }
+        if (rest && rest.length > 0) this.deliver(rest, stream);
       }
     }
   }
