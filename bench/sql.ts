@@ -21,7 +21,7 @@
  * Prints tables with ratios and writes bench/results/sql-<ts>.json. No assertions.
  *
  * Knobs: SALLYPORT_BENCH_SECONDS (10 per point-select phase), SALLYPORT_BENCH_WIDE_RUNS (2),
- * SALLYPORT_BENCH_STORE=postgres (the gateway's own store in a database on the same PostgreSQL
+ * SALLYPORT_BENCH_ONLY=point (the point-select phases alone), SALLYPORT_BENCH_STORE=postgres (the gateway's own store in a database on the same PostgreSQL
  * instead of PGlite), SALLYPORT_BENCH_PROFILE=1 (CPU profiles of the gateway, see support.ts).
  */
 import { randomBytes } from 'node:crypto';
@@ -41,6 +41,7 @@ import {
   isDriver,
   log,
   machineLine,
+  mainThreadCpuSeconds,
   mulberry32,
   printTable,
   profiled,
@@ -63,6 +64,8 @@ const MASK_PASSES = 3;
 const TARGET = 'demo';
 const REASON = 'benchmark: measuring SQL through the gateway';
 const storeOnPostgres = process.env.SALLYPORT_BENCH_STORE === 'postgres';
+/** SALLYPORT_BENCH_ONLY=point: the point-select phases alone (a quick loop while tuning). */
+const POINT_ONLY = process.env.SALLYPORT_BENCH_ONLY === 'point';
 
 const pointSql = (id: number) => `select * from customers where id = ${id}`;
 const pageSql = (page: number) =>
@@ -98,6 +101,15 @@ interface PointResult {
   latency: Summary;
   errors: number;
   firstError?: string;
+}
+
+interface PointPhase {
+  direct: PointResult;
+  relay: PointResult;
+  gateway: PointResult;
+  gatewayCpuSeconds: number;
+  /** Of gatewayCpuSeconds, the event loop's thread (undefined where /proc is missing). */
+  gatewayMainThreadCpuSeconds: number | undefined;
 }
 
 interface WideResult {
@@ -646,6 +658,60 @@ async function gatewayCosts(t: TestGateway) {
   };
 }
 
+/** The point-select table and the gateway's CPU per statement. */
+function reportPoint(point: Record<string, PointPhase>): void {
+  console.log(
+    `Point SELECT (select * from customers where id = <literal>), ${SECONDS} s per row, closed loop`,
+  );
+  const pointRows: string[][] = [];
+  for (const [k, v] of Object.entries(point)) {
+    const qps = (r: PointResult) => r.queries / r.seconds;
+    const dq = qps(v.direct);
+    const gq = qps(v.gateway);
+    pointRows.push([
+      `direct pg, concurrency ${k.slice(1)}`,
+      fmtInt(dq),
+      fmt(v.direct.latency.p50, 3),
+      fmt(v.direct.latency.p99, 3),
+      '1.00×',
+      '',
+      '',
+    ]);
+    const rq = qps(v.relay);
+    pointRows.push([
+      `bare TCP relay, concurrency ${k.slice(1)}`,
+      fmtInt(rq),
+      fmt(v.relay.latency.p50, 3),
+      fmt(v.relay.latency.p99, 3),
+      ratio(rq / dq),
+      ratio(v.relay.latency.p50 / v.direct.latency.p50),
+      '',
+    ]);
+    pointRows.push([
+      `gateway channel, concurrency ${k.slice(1)}`,
+      fmtInt(gq),
+      fmt(v.gateway.latency.p50, 3),
+      fmt(v.gateway.latency.p99, 3),
+      ratio(gq / dq),
+      ratio(v.gateway.latency.p50 / v.direct.latency.p50),
+      `≥ 0.70× ${gq / dq >= 0.7 ? 'MET' : 'MISSED'}`,
+    ]);
+  }
+  printTable(['path', 'qps', 'p50 ms', 'p99 ms', 'qps ratio', 'p50 ratio', 'goal'], pointRows);
+  for (const [k, v] of Object.entries(point)) {
+    const errs = v.direct.errors + v.gateway.errors;
+    console.log(
+      `concurrency ${k.slice(1)}: gateway process CPU ${fmt(v.gatewayCpuSeconds)} s for ${fmtInt(v.gateway.queries)} statements ` +
+        `(${fmt((1000 * v.gatewayCpuSeconds) / Math.max(1, v.gateway.queries), 3)} ms CPU each, incl. warm-up` +
+        (v.gatewayMainThreadCpuSeconds !== undefined
+          ? `; event-loop thread ${fmt((1000 * v.gatewayMainThreadCpuSeconds) / Math.max(1, v.gateway.queries), 3)} ms, ` +
+            `other threads (store worker, libuv, GC) ${fmt((1000 * (v.gatewayCpuSeconds - v.gatewayMainThreadCpuSeconds)) / Math.max(1, v.gateway.queries), 3)} ms)`
+          : ')') +
+        (errs ? `; errors: ${errs} (${v.gateway.firstError ?? v.direct.firstError})` : ''),
+    );
+  }
+}
+
 async function main() {
   hardDeadline(30 * 60_000, 'bench:sql');
   const started = performance.now();
@@ -713,10 +779,7 @@ async function main() {
 
     // ---------- point selects ----------
     const relay = await startRelay(pgInfo.host, pgInfo.port);
-    const point: Record<
-      string,
-      { direct: PointResult; relay: PointResult; gateway: PointResult; gatewayCpuSeconds: number }
-    > = {};
+    const point: Record<string, PointPhase> = {};
     let inSitu: ReturnType<ReturnType<typeof instrument>['stop']> | undefined;
     for (const clients of [1, 8]) {
       log(`point select, concurrency ${clients}: ${SECONDS} s direct, ${SECONDS} s through the gateway`);
@@ -733,20 +796,30 @@ async function main() {
       );
       const probe = clients === 1 ? instrument(t, pgInfo.database) : undefined;
       const c0 = process.cpuUsage();
+      const m0 = mainThreadCpuSeconds();
       const gateway = await profiled(`sql-point-c${clients}`, () =>
         d.call<PointResult>('gateway-point', { gw, ...args }, SECONDS * 1000 + 120_000),
       ).finally(() => {
         if (probe) inSitu = probe.stop();
       });
       const c = process.cpuUsage(c0);
+      const m1 = mainThreadCpuSeconds();
       point[`c${clients}`] = {
         direct,
         relay: relayed,
         gateway,
         gatewayCpuSeconds: (c.user + c.system) / 1e6,
+        gatewayMainThreadCpuSeconds: m0 !== undefined && m1 !== undefined ? m1 - m0 : undefined,
       };
     }
     await relay.close();
+    if (POINT_ONLY) {
+      console.log('');
+      console.log(`Sallyport SQL benchmark (point selects only) — ${machineLine()}`);
+      reportPoint(point);
+      writeResult('sql', { bench: 'sql-point', at: new Date().toISOString(), machine: machineLine(), point });
+      return;
+    }
 
     // ---------- where the time of one point select goes ----------
     log(`breakdown: the gateway's statement protocol run directly (${SECONDS} s), guard and ledger costs`);
@@ -794,52 +867,7 @@ async function main() {
       `PostgreSQL: embedded (devstack) on ${pgServer.host}; gateway in-process (${storeOnPostgres ? 'store on PostgreSQL' : 'PGlite store'}, masking + recording on, read grant)`,
     );
     console.log('');
-    console.log(
-      `Point SELECT (select * from customers where id = <literal>), ${SECONDS} s per row, closed loop`,
-    );
-    const pointRows: string[][] = [];
-    for (const [k, v] of Object.entries(point)) {
-      const qps = (r: PointResult) => r.queries / r.seconds;
-      const dq = qps(v.direct);
-      const gq = qps(v.gateway);
-      pointRows.push([
-        `direct pg, concurrency ${k.slice(1)}`,
-        fmtInt(dq),
-        fmt(v.direct.latency.p50, 3),
-        fmt(v.direct.latency.p99, 3),
-        '1.00×',
-        '',
-        '',
-      ]);
-      const rq = qps(v.relay);
-      pointRows.push([
-        `bare TCP relay, concurrency ${k.slice(1)}`,
-        fmtInt(rq),
-        fmt(v.relay.latency.p50, 3),
-        fmt(v.relay.latency.p99, 3),
-        ratio(rq / dq),
-        ratio(v.relay.latency.p50 / v.direct.latency.p50),
-        '',
-      ]);
-      pointRows.push([
-        `gateway channel, concurrency ${k.slice(1)}`,
-        fmtInt(gq),
-        fmt(v.gateway.latency.p50, 3),
-        fmt(v.gateway.latency.p99, 3),
-        ratio(gq / dq),
-        ratio(v.gateway.latency.p50 / v.direct.latency.p50),
-        `≥ 0.70× ${gq / dq >= 0.7 ? 'MET' : 'MISSED'}`,
-      ]);
-    }
-    printTable(['path', 'qps', 'p50 ms', 'p99 ms', 'qps ratio', 'p50 ratio', 'goal'], pointRows);
-    for (const [k, v] of Object.entries(point)) {
-      const errs = v.direct.errors + v.gateway.errors;
-      console.log(
-        `concurrency ${k.slice(1)}: gateway process CPU ${fmt(v.gatewayCpuSeconds)} s for ${fmtInt(v.gateway.queries)} statements ` +
-          `(${fmt((1000 * v.gatewayCpuSeconds) / Math.max(1, v.gateway.queries), 3)} ms CPU each, incl. warm-up)` +
-          (errs ? `; errors: ${errs} (${v.gateway.firstError ?? v.direct.firstError})` : ''),
-      );
-    }
+    reportPoint(point);
 
     const c1 = point.c1!;
     const gMean = c1.gateway.latency.mean;

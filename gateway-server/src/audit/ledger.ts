@@ -46,8 +46,10 @@ export interface Ledger {
    * (statements) whose callers need not wait for a transaction each. A write starts GROUP_WINDOW_MS
    * after the first event of a group, or at once for an event queued with `soon` (someone waits
    * for it). Resolves once committed; rejects when that write failed: the caller must fail closed.
+   * `onSeal` is called when a write takes the event, before its data is read: until then the
+   * caller may still add to `event.data` (a session's statements share one event per write).
    */
-  enqueue(event: AuditEventInput, opts?: { soon?: boolean }): Promise<AuditEventRow>;
+  enqueue(event: AuditEventInput, opts?: { soon?: boolean; onSeal?: () => void }): Promise<AuditEventRow>;
   list(filter?: AuditFilter): Promise<AuditEventRow[]>;
   verify(): Promise<VerifyResult>;
 }
@@ -120,7 +122,12 @@ const GROUP_WINDOW_MS = 20;
 
 export function createLedger(store: Store): Ledger {
   const { db } = store;
-  type Queued = { event: AuditEventInput; resolve(row: AuditEventRow): void; reject(err: unknown): void };
+  type Queued = {
+    event: AuditEventInput;
+    onSeal: (() => void) | undefined;
+    resolve(row: AuditEventRow): void;
+    reject(err: unknown): void;
+  };
   let queue: Queued[] = [];
   let writing = false;
   let timer: NodeJS.Timeout | undefined;
@@ -133,6 +140,7 @@ export function createLedger(store: Store): Ledger {
     writing = true;
     const group = queue.length > GROUP_MAX ? queue.splice(0, GROUP_MAX) : queue;
     if (group === queue) queue = [];
+    for (const q of group) q.onSeal?.();
     db.transaction()
       .execute((trx) =>
         appendAllIn(
@@ -162,7 +170,7 @@ export function createLedger(store: Store): Ledger {
   return {
     enqueue(event, opts) {
       return new Promise<AuditEventRow>((resolve, reject) => {
-        queue.push({ event, resolve, reject });
+        queue.push({ event, onSeal: opts?.onSeal, resolve, reject });
         if (opts?.soon) {
           urgent = true;
           // Let the events of this turn of the event loop join the write.

@@ -334,15 +334,18 @@ describe('statement review', () => {
       expect.objectContaining({ verdict: 'allow', command: 'DELETE', rowCount: 50 }),
     ]);
     // Statement events are written behind the statement (group commit): wait for it.
-    let ran: Awaited<ReturnType<typeof t.gw.ledger.list>>[number] | undefined;
+    let ran: Record<string, unknown> | undefined;
     await expect
       .poll(async () => {
-        const events = await t.gw.ledger.list({ kind: 'sql.statement', limit: 10_000 });
-        ran = events.find((e) => e.data.sessionId === mainSession && e.data.reviewId === mainReview);
+        const events = await t.gw.ledger.list({ kind: 'sql.statements', limit: 10_000 });
+        ran = events
+          .filter((e) => e.data.sessionId === mainSession)
+          .flatMap((e) => e.data.statements as Record<string, unknown>[])
+          .find((st) => st.reviewId === mainReview);
         return ran;
       })
       .toBeDefined();
-    expect(ran?.data).toMatchObject({ verdict: 'review', approvedBy: 'bob', outcome: 'ok', rowCount: 50 });
+    expect(ran).toMatchObject({ verdict: 'review', approvedBy: 'bob', outcome: 'ok', rowCount: 50 });
     const kinds = (await t.gw.ledger.list({ kind: 'review.*', limit: 10_000 }))
       .filter((e) => e.data.reviewId === mainReview)
       .map((e) => e.kind);

@@ -240,7 +240,7 @@ describe('analyzeBatch', () => {
         'SELECT * FROM recent r JOIN "Customers" c ON c.id = r.cid ' +
         'LEFT JOIN crm.Accounts a ON a.id = c.aid WHERE EXISTS (SELECT 1 FROM audit.log l WHERE l.cid = c.id)',
     );
-    expect(s.relations.sort()).toEqual(['audit.log', 'crm.accounts', 'customers', 'sales.orders']);
+    expect([...s.relations].sort()).toEqual(['audit.log', 'crm.accounts', 'customers', 'sales.orders']);
     expect(one('INSERT INTO archive.t SELECT * FROM live.t').relations).toEqual(['archive.t', 'live.t']);
     expect(one('UPDATE t SET a = u.a FROM u WHERE t.id = u.id').relations).toEqual(['t', 'u']);
     expect(one('select a from db.s.t').relations).toEqual(['db.s.t']);
@@ -324,7 +324,7 @@ describe('analyzeBatch', () => {
         'delete-without-where',
       ]),
     );
-    expect(s.relations.sort()).toEqual(['x', 'y']);
+    expect([...s.relations].sort()).toEqual(['x', 'y']);
     expect(s.readOnly).toBe(false);
     const python = one('DO LANGUAGE plpython3u $$ import os $$');
     expect(python.tags).toEqual(
@@ -448,5 +448,36 @@ describe('evaluateBatch and rule matching', () => {
       statement: 'SELECT 1',
     });
     expect(v.message).toContain('everything');
+  });
+});
+
+describe('analysis of repeated batches', () => {
+  it('parses a text once: the same frozen analysis comes back, and nothing can change it', () => {
+    const text = 'select id, email from customers where id = 424242';
+    const first = analyzeBatch(text);
+    const again = analyzeBatch(text);
+    expect(again).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    if (!first.ok) throw new Error('expected the batch to parse');
+    const s = first.statements[0]!;
+    expect(() => {
+      (s.relations as string[]).push('pg_authid');
+    }).toThrow(TypeError);
+    expect(() => {
+      (s as { kind: string }).kind = 'SelectStmt-edited';
+    }).toThrow(TypeError);
+    expect(analyzeBatch(text)).toEqual(first);
+    // A different text (one character) is analysed on its own.
+    const other = analyzeBatch('select id, email from customers where id = 424243');
+    expect(other).not.toBe(first);
+  });
+
+  it('gives the cached analysis the verdict a fresh parse would get', () => {
+    const text = 'DELETE FROM customers';
+    const rules = DEFAULT_SQL_RULES;
+    const fresh = evaluateBatch(analyzeBatch(text), rules);
+    const cached = evaluateBatch(analyzeBatch(text), rules);
+    expect(cached).toEqual(fresh);
+    expect(cached.action).toBe('review');
   });
 });

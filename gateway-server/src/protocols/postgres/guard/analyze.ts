@@ -151,9 +151,41 @@ interface Collector {
  * Parses a batch and describes each statement. Never throws for bad SQL: the error comes back as
  * `{ ok: false }`. Empty, whitespace-only and comment-only batches are `{ ok: true, statements: [] }`
  * (PostgreSQL answers them with EmptyQueryResponse). Throws only if `initSqlParser` was not awaited.
+ * A text seen recently gets the same (frozen) analysis back without being parsed again.
  */
 export function analyzeBatch(sql: string): BatchAnalysis {
   if (!loaded) throw new Error('initSqlParser() must be awaited before analyzeBatch()');
+  if (sql.length > CACHED_TEXT_MAX) return analyzeUncached(sql);
+  const hit = recent.get(sql);
+  if (hit) {
+    recent.delete(sql); // most recently used last
+    recent.set(sql, hit);
+    return hit;
+  }
+  const analysis = deepFreeze(analyzeUncached(sql));
+  recent.set(sql, analysis);
+  if (recent.size > CACHED_BATCHES) recent.delete(recent.keys().next().value as string);
+  return analysis;
+}
+
+/**
+ * Analyses of recent batches by exact text: applications and jobs send the same statements again
+ * and again, and parsing is most of the guard's cost. The analysis depends on the text alone (the
+ * rules are applied afterwards, per session); results are frozen because every session shares them.
+ */
+const recent = new Map<string, BatchAnalysis>();
+const CACHED_BATCHES = 500;
+const CACHED_TEXT_MAX = 4096;
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function analyzeUncached(sql: string): BatchAnalysis {
   if (sql.includes('\0')) {
     // The C parser would stop at the NUL and never see what follows it.
     return {
