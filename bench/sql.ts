@@ -101,6 +101,8 @@ interface PointResult {
   latency: Summary;
   errors: number;
   firstError?: string;
+  /** CPU of the client process (the driver) in the measured phase, per statement. */
+  clientCpuMsPerQuery: number;
 }
 
 interface PointPhase {
@@ -158,12 +160,15 @@ async function closedLoop(
     return { latencies, errors, firstError, seconds: (performance.now() - t0) / 1000 };
   };
   await phase(warmupMs);
+  const c0 = process.cpuUsage();
   const r = await phase(durationMs);
+  const c = process.cpuUsage(c0);
   return {
     queries: r.latencies.length,
     seconds: r.seconds,
     latency: summarize(r.latencies),
     errors: r.errors,
+    clientCpuMsPerQuery: (c.user + c.system) / 1000 / Math.max(1, r.latencies.length),
     ...(r.firstError ? { firstError: r.firstError } : {}),
   };
 }
@@ -708,6 +713,10 @@ function reportPoint(point: Record<string, PointPhase>): void {
             `other threads (store worker, libuv, GC) ${fmt((1000 * (v.gatewayCpuSeconds - v.gatewayMainThreadCpuSeconds)) / Math.max(1, v.gateway.queries), 3)} ms)`
           : ')') +
         (errs ? `; errors: ${errs} (${v.gateway.firstError ?? v.direct.firstError})` : ''),
+    );
+    console.log(
+      `concurrency ${k.slice(1)}: client process CPU per statement: direct pg ${fmt(v.direct.clientCpuMsPerQuery, 3)} ms, ` +
+        `through the relay ${fmt(v.relay.clientCpuMsPerQuery, 3)} ms, gateway channel (WebSocket, JSON) ${fmt(v.gateway.clientCpuMsPerQuery, 3)} ms`,
     );
   }
 }

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { main } from '../../src/cli/main';
 import type { Io } from '../../src/cli/output';
-import { freePort, type RunningSshd, startSshd } from '../../src/devstack';
+import { type RunningSshd, startSshd } from '../../src/devstack';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
 import { hasSshd } from '../rig/sshd';
 import { recordTranscript } from '../rig/transcript';
@@ -176,7 +176,10 @@ describe.skipIf(!hasSshd)('SSH sessions through the gateway', () => {
   beforeAll(async () => {
     home = mkdtempSync(path.join(tmpdir(), 'sallyport-ssh-cli-'));
     sshd = await startSshd();
-    const deadPort = await freePort();
+    // Nobody listens on TCP port 1 of the loopback, and no test server can take it (they listen on
+    // ephemeral ports): a free port found now could be taken by a server of a test file running
+    // in parallel before this one connects.
+    const deadPort = 1;
     const ssh = (id: string, extra: Record<string, unknown> = {}) => ({
       id,
       kind: 'ssh' as const,
