@@ -267,7 +267,7 @@ class SqlChannel {
       cur.masked += f.masked.length;
     } else if (f.type === 'done') {
       if (f.truncated) cur.truncated = true;
-    } else if (f.type !== 'columns') {
+    } else if (f.type !== 'columns' && f.type !== 'notice') {
       this.current = undefined;
       cur.resolve({ rows: cur.rows, masked: cur.masked, truncated: cur.truncated, end: f });
     }

@@ -253,6 +253,21 @@ describe('session tabs', () => {
     await expect.poll(() => page.locator('.monaco-hover').first().textContent()).toContain('42703');
     await screenshot(page, 'sessions-07-sql-error-position');
 
+    // PostgreSQL's notices, with their statement, as psql prints them.
+    expect(
+      await runSql(
+        page,
+        sql,
+        'create temp table if not exists e2e_notes (n int);\ncreate temp table if not exists e2e_notes (n int)',
+      ),
+    ).toBe('complete');
+    const notices = sql.getByTestId('sql-notices');
+    await notices.waitFor();
+    expect(await notices.textContent()).toMatch(
+      /^NOTICE statement 2 · relation "e2e_notes" already exists, skipping$/,
+    );
+    await screenshot(page, 'sessions-07b-sql-notice');
+
     // 100 000 rows asked, 10 000 sent (the gateway's cap): the grid scrolls them, the cap is said.
     await runSql(page, sql, 'select g, md5(g::text) from generate_series(1,100000) g');
     await sql.getByTestId('sql-truncated').waitFor({ timeout: 30_000 });
@@ -274,6 +289,7 @@ describe('session tabs', () => {
     const history = page.getByRole('dialog', { name: 'Statement history' });
     expect(await history.locator('.history-sql').allInnerTexts()).toEqual([
       'select g, md5(g::text) from generate_series(1,100000) g',
+      'create temp table if not exists e2e_notes (n int); create temp table if not exists e2e_notes (n int)',
       'select id,\n  nme from customers'.replace('\n', ' ').replace(/\s+/g, ' '),
       'select 1/0',
       'delete from customers',
@@ -349,14 +365,20 @@ describe('session tabs', () => {
     const sqlReplay = activePanel(page);
     // (The withdrawn review also leaves a `cancelled` entry, the gateway's record of the cancel.)
     const statements = sqlReplay.locator('[data-testid="replay-statement"]:not(.stmt-cancelled)');
-    await expect.poll(() => statements.count()).toBe(5);
+    await expect.poll(() => statements.count()).toBe(7);
     expect(await statements.evaluateAll((els) => els.map((e) => e.getAttribute('data-verdict')))).toEqual([
       'allow',
       'review',
       'allow',
       'allow',
       'allow',
+      'allow',
+      'allow',
     ]);
+    // The second CREATE's notice is in the recording, with its statement.
+    expect(await statements.nth(5).getByTestId('replay-notices').textContent()).toBe(
+      'NOTICE relation "e2e_notes" already exists, skipping',
+    );
     const first = statements.first();
     expect(await first.textContent()).toContain('20 rows');
     expect(await first.locator('td[data-masked="true"]').count()).toBe(40);

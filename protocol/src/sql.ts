@@ -145,6 +145,22 @@ export const SqlServerMessage = z.discriminatedUnion('type', [
     /** When the review expires if nobody decides (status `pending`, ISO 8601). */
     expiresAt: z.string().optional(),
   }),
+  /**
+   * A message PostgreSQL sent while a statement ran (RAISE NOTICE, VACUUM VERBOSE, a dropped
+   * object that did not exist …), masked like errors. At most 100 per statement; the 101st says
+   * that the rest are not shown. Not terminal.
+   */
+  z.object({
+    type: z.literal('notice'),
+    ...runFrame,
+    /** PostgreSQL's severity: NOTICE, WARNING, INFO, LOG, DEBUG. */
+    severity: z.string(),
+    message: z.string(),
+    /** SQLSTATE (`00000` for RAISE NOTICE, `01000` for warnings, …). */
+    code: z.string().optional(),
+    detail: z.string().optional(),
+    hint: z.string().optional(),
+  }),
   z.object({ type: z.literal('cancelled'), id: SqlRunId }),
   z.object({
     type: z.literal('closed'),
@@ -235,6 +251,18 @@ export const SqlRecordingLine = z.discriminatedUnion('type', [
     /** `[rowIndex, columnIndex]` in `rows` of every masked cell. */
     masked: z.array(z.tuple([z.number().int(), z.number().int()])),
     error: SqlRecordingError.optional(),
+    /** PostgreSQL's notices while it ran, as sent to the client (masked). */
+    notices: z
+      .array(
+        z.object({
+          severity: z.string(),
+          message: z.string(),
+          code: z.string().optional(),
+          detail: z.string().optional(),
+          hint: z.string().optional(),
+        }),
+      )
+      .optional(),
     /** The statement was running when the run was cancelled. */
     cancelled: z.boolean().optional(),
   }),

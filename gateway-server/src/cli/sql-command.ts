@@ -245,6 +245,12 @@ export function runSql(o: RunOptions): Promise<number> {
         }
         case 'complete':
           return finish(SQL_EXIT.ok);
+        case 'notice':
+          // Like psql: on stderr, so that CSV and JSON on stdout stay clean.
+          io.err(`${frame.severity}:  ${frame.message}`);
+          if (frame.detail) io.err(`DETAIL:  ${frame.detail}`);
+          if (frame.hint) io.err(`HINT:  ${frame.hint}`);
+          return;
         case 'cancelled':
           io.err('sallyport: cancelled');
           return finish(SQL_EXIT.error);

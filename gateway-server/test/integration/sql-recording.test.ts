@@ -333,6 +333,8 @@ describe('what a recording holds', () => {
     await s.waitFor((f) => f.type === 'cancelled' && f.id === 'del2');
     const w = await s.run('create temp table rec_notes (n int); insert into rec_notes values (1), (2)', 'w');
     expect(w.at(-1)).toMatchObject({ type: 'complete' });
+    const again = await s.run('create temp table if not exists rec_notes (n int)', 'again');
+    expect(again.find((f) => f.type === 'notice')).toMatchObject({ severity: 'NOTICE', code: '42P07' });
     await endSession(s);
 
     const lines = linesOf(id);
@@ -374,6 +376,16 @@ describe('what a recording holds', () => {
     ).toEqual([
       { index: 0, command: 'CREATE', rowCount: null },
       { index: 1, command: 'INSERT', rowCount: 2 },
+    ]);
+    expect(statementsOf(lines, 'w').every((l) => l.notices === undefined)).toBe(true);
+    // PostgreSQL's notice is kept with its statement, as the client saw it.
+    expect(statementsOf(lines, 'again')).toEqual([
+      expect.objectContaining({
+        command: 'CREATE',
+        notices: [
+          { severity: 'NOTICE', message: 'relation "rec_notes" already exists, skipping', code: '42P07' },
+        ],
+      }),
     ]);
   });
 

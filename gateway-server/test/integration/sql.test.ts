@@ -298,6 +298,53 @@ describe('results', () => {
   });
 });
 
+describe('notices', () => {
+  beforeAll(async () => {
+    // Says `msg` n times with RAISE NOTICE and once as a WARNING with a hint.
+    await admin.query(`create or replace function noisy(n int, msg text) returns int language plpgsql as $$
+      begin
+        for i in 1..n loop raise notice '% %', msg, i; end loop;
+        raise warning 'last of %', n using hint = 'hint for ' || msg;
+        return n;
+      end $$`);
+  });
+  afterAll(async () => {
+    await admin.query('drop function if exists noisy(int, text)');
+  });
+
+  it("relays PostgreSQL's notices with their statement, masked, before the statement's end", async () => {
+    const s = await openSql(await grant('read'));
+    const mail = rawEmails[0]!;
+    const frames = await s.run(`select 1; select noisy(2, '${mail}')`);
+    const notices = of(frames, 'notice');
+    expect(notices.map((n) => [n.statementIndex, n.severity, n.code])).toEqual([
+      [1, 'NOTICE', '00000'],
+      [1, 'NOTICE', '00000'],
+      [1, 'WARNING', '01000'],
+    ]);
+    expect(notices[0]?.message).toMatch(/ 1$/);
+    expect(notices[2]?.message).toBe('last of 2');
+    // The address in the message and in the hint is masked like any error text.
+    for (const n of notices) expect(JSON.stringify(n)).not.toContain(mail);
+    expect(notices[0]?.message).toMatch(/•/);
+    expect(notices[2]?.hint).toMatch(/^hint for .*•/);
+    const doneAt = frames.findIndex((f) => f.type === 'done' && f.statementIndex === 1);
+    expect(frames.indexOf(notices[2]!)).toBeLessThan(doneAt);
+    expect(frames.at(-1)).toMatchObject({ type: 'complete' });
+    noRawValues(frames);
+  });
+
+  it('sends at most 100 notices per statement, then says the rest are not shown', async () => {
+    const s = await openSql(await grant('read'));
+    const frames = await s.run("select noisy(150, 'n')");
+    const notices = of(frames, 'notice');
+    expect(notices).toHaveLength(101);
+    expect(notices[99]?.message).toBe('n 100');
+    expect(notices[100]?.message).toMatch(/more than 100 notices/);
+    expect(frames.at(-1)).toMatchObject({ type: 'complete' });
+  });
+});
+
 describe('the channel', () => {
   it('authenticates by first frame, names malformed frames, and refuses without a grant', async () => {
     const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/api/sql`);
@@ -787,6 +834,12 @@ describe('the sallyport sql command', () => {
 
   it('prints CSV, tables and JSON, masked, with exit codes for errors and blocks', async () => {
     await grant('read');
+    await admin.query(`create or replace function noisy_cli(n int, msg text) returns int language plpgsql as $$
+      begin
+        for i in 1..n loop raise notice '% %', msg, i; end loop;
+        raise warning 'last of %', n using hint = 'hint for ' || msg;
+        return n;
+      end $$`);
     const csv = await cli(['sql', 'demo', '-c', 'select count(*) from customers', '--format', 'csv']);
     expect(csv, csv.err).toMatchObject({ code: 0, out: 'count\n50' });
 
@@ -819,6 +872,15 @@ describe('the sallyport sql command', () => {
       [2, 0],
     ]);
     expect(json.out).not.toContain(rawCards[0]);
+
+    const noisy = await cli(['sql', 'demo', '-c', "select noisy_cli(1, 'hello')", '--format', 'csv']);
+    expect(noisy.code, noisy.err).toBe(0);
+    expect(noisy.out).toBe('noisy_cli\n1');
+    expect(noisy.err.split('\n')).toEqual([
+      'NOTICE:  hello 1',
+      'WARNING:  last of 1',
+      'HINT:  hint for hello',
+    ]);
 
     const error = await cli(['sql', 'demo', '-c', 'select 1/0']);
     expect(error.code).toBe(1);

@@ -211,6 +211,19 @@ function StatementCard({ s, n }: { s: SqlRecordingStatement; n: number }) {
           {s.error.position !== undefined ? ` (position ${s.error.position})` : ''}
         </p>
       ) : null}
+      {s.notices?.length ? (
+        <ul className="sql-notices stmt-notices" data-testid="replay-notices">
+          {s.notices.map((notice, i) => (
+            // biome-ignore lint/suspicious/noArrayIndexKey: a recording's notices never change order
+            <li key={i}>
+              <strong className={`notice-severity notice-severity-${notice.severity.toLowerCase()}`}>
+                {notice.severity}
+              </strong>{' '}
+              {notice.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
       {s.columns.length > 0 ? (
         <div className="stmt-rows">
           <p className="muted">

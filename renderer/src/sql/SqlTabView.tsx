@@ -281,6 +281,29 @@ function BlockedMessage({ run, blocked, own }: { run: SqlRun; blocked: Blocked; 
   );
 }
 
+/** PostgreSQL's notices of the run (RAISE NOTICE, warnings), like psql prints them. */
+function Notices({ run }: { run: SqlRun }) {
+  const several = run.statements.length > 1 || run.results.length > 1;
+  return (
+    <div className="sql-msg sql-msg-notice" role="status" data-testid="sql-notices">
+      <ul className="sql-notices">
+        {run.notices.map((n, i) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: notices only ever append, in order
+          <li key={i}>
+            <strong className={`notice-severity notice-severity-${n.severity.toLowerCase()}`}>
+              {n.severity}
+            </strong>{' '}
+            {several ? <span className="muted">statement {n.statementIndex + 1} · </span> : null}
+            <span className="sql-msg-text">{n.message}</span>
+            {n.detail ? <span className="sql-msg-more"> Detail: {n.detail}</span> : null}
+            {n.hint ? <span className="sql-msg-more"> Hint: {n.hint}</span> : null}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
 function RunMessages({
   run,
   maxRows,
@@ -315,6 +338,7 @@ function RunMessages({
           {run.error.hint ? <p className="sql-msg-more">Hint: {run.error.hint}</p> : null}
         </div>
       ) : null}
+      {run.notices.length > 0 ? <Notices run={run} /> : null}
       {run.blocked ? <BlockedMessage run={run} blocked={run.blocked} own={own} /> : null}
       {run.review ? <ReviewMessage run={run} review={run.review} own={own} /> : null}
       {truncated.length > 0 ? (

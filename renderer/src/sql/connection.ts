@@ -43,6 +43,8 @@ export interface SqlRun {
   statements: StatementDone[];
   error?: Omit<SqlServerMessageOf<'error'>, 'type' | 'id'>;
   blocked?: Omit<SqlServerMessageOf<'blocked'>, 'type' | 'id'>;
+  /** PostgreSQL's notices (RAISE NOTICE, warnings), in order, each with its statement. */
+  notices: Array<Omit<SqlServerMessageOf<'notice'>, 'type' | 'id'>>;
   /** The statement review of this run: `pending` while held, `approved` once it may run. */
   review?: Omit<SqlServerMessageOf<'review'>, 'type' | 'id'>;
   durationMs?: number;
@@ -203,6 +205,12 @@ export class SqlConnection {
         this.update(run, { statements: [...run.statements, done], results: [...run.results] });
         return;
       }
+      case 'notice': {
+        const { type: _t, id, ...notice } = f;
+        const run = this.current(id);
+        if (run) this.update(run, { notices: [...run.notices, notice] });
+        return;
+      }
       case 'complete': {
         const run = this.current(f.id);
         if (run) this.update(run, { status: 'complete', durationMs: f.durationMs, cancelling: false });
@@ -288,6 +296,7 @@ export class SqlConnection {
       status: 'running',
       results: [],
       statements: [],
+      notices: [],
     };
     this.store.setState((st) => ({ run, version: st.version + 1 }));
     return this.send({ type: 'run', id, sql });

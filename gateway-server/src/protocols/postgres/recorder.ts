@@ -109,6 +109,7 @@ interface StatementState {
   masked: [number, number][];
   /** Rows the client received so far (kept or not). */
   seen: number;
+  notices: NonNullable<SqlRecordingLineOf<'statement'>['notices']>;
 }
 
 interface RunState {
@@ -145,7 +146,7 @@ export function createJsonlSqlRecorder(opts: JsonlSqlRecorderOptions): SqlRecord
 
   const statementOf = (r: RunState, index: number): StatementState => {
     if (r.current?.index === index) return r.current;
-    r.current = { index, at: r.nextAt, columns: [], rows: [], masked: [], seen: 0 };
+    r.current = { index, at: r.nextAt, columns: [], rows: [], masked: [], seen: 0, notices: [] };
     return r.current;
   };
 
@@ -168,6 +169,7 @@ export function createJsonlSqlRecorder(opts: JsonlSqlRecorderOptions): SqlRecord
     columns: s.columns,
     rows: s.rows,
     masked: s.masked,
+    ...(s.notices.length > 0 ? { notices: s.notices } : {}),
     ...fields,
   });
 
@@ -222,6 +224,11 @@ export function createJsonlSqlRecorder(opts: JsonlSqlRecorderOptions): SqlRecord
           for (const [row, col] of f.masked) if (row < room) s.masked.push([s.seen + row, col]);
         }
         s.seen += f.rows.length;
+        return;
+      }
+      case 'notice': {
+        const { type: _t, id: _id, statementIndex, ...notice } = f;
+        statementOf(r, statementIndex).notices.push(notice);
         return;
       }
       case 'done': {

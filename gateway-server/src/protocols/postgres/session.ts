@@ -246,6 +246,8 @@ const DML_KINDS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'
 /** Longest an approvers' EXPLAIN may plan (it never executes the statement). */
 const EXPLAIN_TIMEOUT_MS = 5000;
 const SESSION_ENDED = 'session ended';
+/** Most notices one statement sends to the client (then one saying the rest are not shown). */
+const NOTICES_PER_STATEMENT = 100;
 /** Most statements one `sql.statements` ledger event lists. */
 const STATEMENTS_PER_EVENT = 200;
 /** …and at most this much SQL text (a long statement starts an event of its own). */
@@ -300,6 +302,8 @@ export class SqlSession {
   /** Read sessions: something turned the session default off; nothing else runs. */
   private readOnlyLost = false;
   private statementsRun = 0;
+  /** The statement running now, which PostgreSQL's notices belong to (see onNotice). */
+  private noticeTarget: { runId: string; statementIndex: number; sent: number } | undefined;
 
   private constructor(
     private readonly opts: SqlSessionOptions,
@@ -353,6 +357,7 @@ export class SqlSession {
   private async connect(): Promise<void> {
     const { target, grant } = this.opts;
     this.client.on('error', (err) => this.onConnectionError(err));
+    this.client.on('notice', (msg) => this.onNotice(msg));
     this.client.on('end', () => this.onConnectionError(new Error('the connection was closed')));
     if (this.readOnly) this.watchReadOnly();
     try {
@@ -544,6 +549,45 @@ export class SqlSession {
     );
     // A run in flight reports its error first: close() waits for it.
     void this.close(lostReason(err), 'connection_lost');
+  }
+
+  /**
+   * PostgreSQL's notices (RAISE NOTICE, VACUUM VERBOSE, `… does not exist, skipping`) go to the
+   * client with the statement that caused them, masked like errors; at most NOTICES_PER_STATEMENT
+   * each (a loop of RAISE NOTICE must not flood the channel). Notices outside a user's statement
+   * (the gateway's own BEGIN, catalogue lookups, EXPLAIN for approvers) are not the user's.
+   */
+  private onNotice(msg: {
+    severity?: string | undefined;
+    message?: string | undefined;
+    code?: string | undefined;
+    detail?: string | undefined;
+    hint?: string | undefined;
+  }): void {
+    const target = this.noticeTarget;
+    if (!target || this.closing) return;
+    target.sent++;
+    if (target.sent > NOTICES_PER_STATEMENT + 1) return;
+    if (target.sent === NOTICES_PER_STATEMENT + 1) {
+      void this.emit({
+        type: 'notice',
+        id: target.runId,
+        statementIndex: target.statementIndex,
+        severity: 'NOTICE',
+        message: `more than ${NOTICES_PER_STATEMENT} notices: the rest of this statement's are not shown`,
+      }).catch(() => {});
+      return;
+    }
+    void this.emit({
+      type: 'notice',
+      id: target.runId,
+      statementIndex: target.statementIndex,
+      severity: msg.severity ?? 'NOTICE',
+      message: this.safeText(msg.message ?? ''),
+      ...(msg.code ? { code: msg.code } : {}),
+      ...(msg.detail ? { detail: this.safeText(msg.detail) } : {}),
+      ...(msg.hint ? { hint: this.safeText(msg.hint) } : {}),
+    }).catch(() => {});
   }
 
   // ------------------------------------------------------------------------------------- runs
@@ -902,7 +946,10 @@ export class SqlSession {
         if (run.cancelRequested) throw new Cancelled();
         current = s;
         statementStart = performance.now();
-        const out = await this.runStatement(run, s, cap);
+        this.noticeTarget = { runId: id, statementIndex: s.index, sent: 0 };
+        const out = await this.runStatement(run, s, cap).finally(() => {
+          this.noticeTarget = undefined;
+        });
         this.statementsRun++;
         const durationMs = ms(statementStart);
         await this.emit({ type: 'done', id, statementIndex: s.index, ...out, durationMs });
