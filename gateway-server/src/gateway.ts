@@ -1,4 +1,4 @@
-import { hkdfSync } from 'node:crypto';
+import { hkdfSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -6,6 +6,7 @@ import type { TargetInput } from '@sallyport/protocol';
 import type { FastifyInstance } from 'fastify';
 import { createReviewService, type ReviewService } from './access/reviews';
 import { createRevoker } from './access/revocation';
+import { type RevocationRelay, startRevocationRelay } from './access/revocation-relay';
 import { createScheduler, type Scheduler } from './access/scheduler';
 import { type AccessService, createAccessService } from './access/service';
 import { SessionRegistry } from './access/sessions';
@@ -53,6 +54,10 @@ export interface RunningGateway {
   reviews: ReviewService;
   app: FastifyInstance;
   log: Logger;
+  /** This process among the instances that share a store (revocation notices name it). */
+  instanceId: string;
+  /** With a PostgreSQL store: revocations decided by other instances close sessions held here. */
+  revocationRelay?: RevocationRelay;
   stop(): Promise<void>;
 }
 
@@ -180,12 +185,14 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       notifier,
       onDue: (at) => scheduler?.kick(at),
     });
+    const instanceId = randomUUID();
     const revoker = createRevoker({
       store,
       ledger,
       sessions,
       notifier,
       log,
+      instanceId,
       onDue: (at) => scheduler?.kick(at),
     });
     scheduler = createScheduler({
@@ -331,6 +338,19 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const sweeper = scheduler;
     await sweeper.start();
     cleanups.push(() => sweeper.stop());
+    let revocationRelay: RevocationRelay | undefined;
+    if (store.kind === 'postgres' && config.database.url) {
+      const relay = await startRevocationRelay({
+        store,
+        url: config.database.url,
+        ledger,
+        sessions,
+        instanceId,
+        log,
+      });
+      revocationRelay = relay;
+      cleanups.push(() => relay.stop());
+    }
     webhooks.start();
     cleanups.push(() => webhooks.stop());
 
@@ -350,6 +370,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       reviews,
       app,
       log,
+      instanceId,
+      ...(revocationRelay ? { revocationRelay } : {}),
       stop: stopAll,
     };
   } catch (err) {

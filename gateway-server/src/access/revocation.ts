@@ -1,4 +1,5 @@
 import type { GrantView } from '@sallyport/protocol';
+import { sql } from 'kysely';
 import type { Ledger } from '../audit';
 import type { Store } from '../store/db';
 import type { GrantRow } from '../store/tables';
@@ -17,9 +18,25 @@ export interface RevokerDeps {
   log?: { warn(o: object, m: string): void };
   /** Wakes the scheduler for a retry. */
   onDue?: (at: Date) => void;
+  /**
+   * This gateway instance. With a PostgreSQL store, each revocation is announced to the other
+   * instances (NOTIFY on revocation-relay.ts's channel, sent at commit) so they close their sessions.
+   */
+  instanceId?: string;
 }
 
 export type Revoker = ReturnType<typeof createRevoker>;
+
+/** The NOTIFY channel on which an instance announces the grants it revoked (revocation-relay.ts listens). */
+export const REVOKED_CHANNEL = 'sallyport_grant_revoked';
+
+/** What goes on REVOKED_CHANNEL, one notice per grant. */
+export interface RevokedNotice {
+  grantId: string;
+  reason: string;
+  /** The instance that revoked (it has closed its own sessions already). */
+  instance: string;
+}
 
 /**
  * Revocation in three steps, each recorded: the grant is marked revoked (so no
@@ -62,6 +79,16 @@ export function createRevoker(deps: RevokerDeps) {
         })),
         trx,
       );
+      if (store.kind === 'postgres' && deps.instanceId) {
+        for (const g of rows) {
+          const notice: RevokedNotice = {
+            grantId: g.id,
+            reason: reason.slice(0, 2000),
+            instance: deps.instanceId,
+          };
+          await sql`select pg_notify(${REVOKED_CHANNEL}, ${JSON.stringify(notice)})`.execute(trx);
+        }
+      }
       return rows;
     });
   }

@@ -34,6 +34,11 @@ export class SessionRegistry {
     };
   }
 
+  /** The grants that have live sessions here. */
+  grantIds(): string[] {
+    return [...this.byGrant.keys()];
+  }
+
   count(grantId: string): number {
     return this.byGrant.get(grantId)?.size ?? 0;
   }
