@@ -147,8 +147,8 @@ export const SqlServerMessage = z.discriminatedUnion('type', [
   }),
   /**
    * A message PostgreSQL sent while a statement ran (RAISE NOTICE, VACUUM VERBOSE, a dropped
-   * object that did not exist …), masked like errors. At most 100 per statement; the 101st says
-   * that the rest are not shown. Not terminal.
+   * object that did not exist …), masked like errors, texts clipped at 4 KiB. At most 100 per
+   * statement and 500 per run; then one more says that the rest are not shown. Not terminal.
    */
   z.object({
     type: z.literal('notice'),

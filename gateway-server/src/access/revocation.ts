@@ -30,10 +30,12 @@ export type Revoker = ReturnType<typeof createRevoker>;
 /** The NOTIFY channel on which an instance announces the grants it revoked (revocation-relay.ts listens). */
 export const REVOKED_CHANNEL = 'sallyport_grant_revoked';
 
-/** What goes on REVOKED_CHANNEL, one notice per grant. */
+/**
+ * What goes on REVOKED_CHANNEL, one notice per grant. A hint only: receivers read the grant's
+ * state and reason from the store (anyone who can connect to the store can send a NOTIFY).
+ */
 export interface RevokedNotice {
   grantId: string;
-  reason: string;
   /** The instance that revoked (it has closed its own sessions already). */
   instance: string;
 }
@@ -79,15 +81,11 @@ export function createRevoker(deps: RevokerDeps) {
         })),
         trx,
       );
-      if (store.kind === 'postgres' && deps.instanceId) {
-        for (const g of rows) {
-          const notice: RevokedNotice = {
-            grantId: g.id,
-            reason: reason.slice(0, 2000),
-            instance: deps.instanceId,
-          };
-          await sql`select pg_notify(${REVOKED_CHANNEL}, ${JSON.stringify(notice)})`.execute(trx);
-        }
+      const instance = deps.instanceId;
+      if (store.kind === 'postgres' && instance && rows.length > 0) {
+        // One statement for the batch (an expiry sweep revokes hundreds), sent at commit.
+        const notices = rows.map((g) => JSON.stringify({ grantId: g.id, instance } satisfies RevokedNotice));
+        await sql`select pg_notify(${REVOKED_CHANNEL}, n) from unnest(${notices}::text[]) as n`.execute(trx);
       }
       return rows;
     });

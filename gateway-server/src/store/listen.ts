@@ -30,15 +30,37 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let attempts = 0;
+  /** The latest connect, which stop() waits for (a connection it opens after stop is closed). */
+  let connecting: Promise<void> | undefined;
 
-  const connect = async (): Promise<void> => {
+  const connectOnce = async (): Promise<void> => {
     const c = new pg.Client({ connectionString: opts.url, connectionTimeoutMillis: 10_000, keepAlive: true });
     c.on('notification', (n) => {
-      if (n.channel === opts.channel && n.payload !== undefined) opts.onMessage(n.payload);
+      if (n.channel !== opts.channel || n.payload === undefined) return;
+      try {
+        opts.onMessage(n.payload);
+      } catch (err) {
+        // Anyone who can connect can NOTIFY: a bad payload must not take the gateway down.
+        opts.log?.warn(
+          { err: (err as Error).message, channel: opts.channel },
+          'a notification was not handled',
+        );
+      }
     });
-    c.on('error', () => {}); // 'end' follows and reconnects
-    await c.connect();
-    await c.query(`LISTEN ${opts.channel}`);
+    c.on('error', (err) => {
+      opts.log?.warn({ err: err.message, channel: opts.channel }, 'LISTEN connection lost; reconnecting');
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${opts.channel}`);
+    } catch (err) {
+      await c.end().catch(() => {});
+      throw err;
+    }
+    if (stopped) {
+      await c.end().catch(() => {});
+      return;
+    }
     c.on('end', () => {
       if (client === c) client = undefined;
       if (!stopped) schedule();
@@ -46,6 +68,10 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     client = c;
     attempts = 0;
     opts.onConnected?.();
+  };
+  const connect = (): Promise<void> => {
+    connecting = connectOnce();
+    return connecting;
   };
   const schedule = (): void => {
     if (stopped || timer) return;
@@ -68,6 +94,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      await connecting?.catch(() => {});
       const c = client;
       client = undefined;
       await c?.end().catch(() => {});

@@ -4,6 +4,7 @@
 // sweep closes sessions of grants that ended while no notice arrived.
 import { randomBytes } from 'node:crypto';
 import type { SqlServerMessage } from '@sallyport/protocol';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -92,6 +93,29 @@ async function grant(t: TestGateway, token: string): Promise<string> {
 }
 
 describe('revocation across gateway instances sharing a store', () => {
+  it('ignores notices that do not match the store: malformed, or naming a grant that is still active', async () => {
+    const tokenB = await b.token('alice');
+    const grantId = await grant(b, tokenB);
+    const s = await openSql(b, tokenB, grantId);
+    // Anyone who can connect to the store can NOTIFY: nothing of this may close the session or
+    // stop a gateway.
+    for (const payload of [
+      'null',
+      'not json',
+      '{"grantId": 42}',
+      JSON.stringify({ grantId, instance: 'forged' }),
+    ]) {
+      await sql`select pg_notify('sallyport_grant_revoked', ${payload})`.execute(a.gw.store.db);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.frames.some((f) => f.type === 'closed')).toBe(false);
+    expect(b.gw.sessions.count(grantId)).toBe(1);
+    s.ws.send(JSON.stringify({ type: 'run', id: 'still', sql: 'select 1' }));
+    await expect.poll(() => s.frames.find((f) => f.type === 'complete')).toMatchObject({ id: 'still' });
+    expect(b.logs.some((l) => l.msg === 'ignored a malformed revocation notice')).toBe(true);
+    s.ws.close();
+  });
+
   it('closes the session held on instance B when instance A revokes the grant, with B’s own receipt', async () => {
     const [tokenA, tokenB] = await Promise.all([a.token('alice'), b.token('alice')]);
     const grantId = await grant(a, tokenA);
@@ -141,7 +165,7 @@ describe('revocation across gateway instances sharing a store', () => {
     // Ended behind the gateways' back: no NOTIFY, as when a notice is lost with a connection.
     await a.gw.store.db
       .updateTable('grants')
-      .set({ status: 'revoked', revoke_reason: 'expired', revoked_at: new Date() })
+      .set({ status: 'revoked', revoke_reason: 'expired', revoked_at: new Date(Date.now() - 60_000) })
       .where('id', '=', grantId)
       .execute();
     expect(s.frames.some((f) => f.type === 'closed')).toBe(false);

@@ -334,14 +334,30 @@ describe('notices', () => {
     noRawValues(frames);
   });
 
-  it('sends at most 100 notices per statement, then says the rest are not shown', async () => {
+  it('sends at most 100 notices per statement and 500 per run, clipped to 4 KiB each', async () => {
     const s = await openSql(await grant('read'));
     const frames = await s.run("select noisy(150, 'n')");
     const notices = of(frames, 'notice');
     expect(notices).toHaveLength(101);
     expect(notices[99]?.message).toBe('n 100');
-    expect(notices[100]?.message).toMatch(/more than 100 notices/);
+    expect(notices[100]?.message).toBe('more than 100 notices in this statement: the rest are not shown');
     expect(frames.at(-1)).toMatchObject({ type: 'complete' });
+
+    // 6 statements of 91 notices each: 500 in the run, then one saying the rest are not shown.
+    const many = await s.run(Array.from({ length: 6 }, () => "select noisy(90, 'r')").join('; '));
+    const manyNotices = of(many, 'notice');
+    expect(manyNotices).toHaveLength(501);
+    expect(manyNotices[500]).toMatchObject({
+      statementIndex: 5,
+      message: 'more than 500 notices in this run: the rest are not shown',
+    });
+    expect(many.at(-1)).toMatchObject({ type: 'complete', statements: 6 });
+
+    // A long text is clipped before it is masked and sent.
+    const long = of(await s.run("select noisy(1, repeat('x', 20000))"), 'notice');
+    expect(long[0]?.message).toHaveLength(4097);
+    expect(long[0]?.message.endsWith('x…')).toBe(true);
+    expect(long[1]?.hint).toHaveLength(4097);
   });
 });
 

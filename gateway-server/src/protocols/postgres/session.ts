@@ -217,6 +217,8 @@ interface ActiveRun {
   reviewing?: boolean;
   /** Set while the run waits for an approver; `stop` ends the wait (the review is then cancelled). */
   held?: { reviewId: string; stop(why: string): void };
+  /** PostgreSQL's notices during the run so far (onNotice caps them). */
+  notices?: number;
 }
 
 interface TableInfo {
@@ -246,8 +248,11 @@ const DML_KINDS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'
 /** Longest an approvers' EXPLAIN may plan (it never executes the statement). */
 const EXPLAIN_TIMEOUT_MS = 5000;
 const SESSION_ENDED = 'session ended';
-/** Most notices one statement sends to the client (then one saying the rest are not shown). */
+/** Most notices one statement, and one run, sends to the client (then one saying the rest are not shown). */
 const NOTICES_PER_STATEMENT = 100;
+const NOTICES_PER_RUN = 500;
+/** Longest notice text (message, detail, hint) sent; longer ones are clipped. */
+const NOTICE_TEXT_MAX = 4096;
 /** Most statements one `sql.statements` ledger event lists. */
 const STATEMENTS_PER_EVENT = 200;
 /** …and at most this much SQL text (a long statement starts an event of its own). */
@@ -303,7 +308,7 @@ export class SqlSession {
   private readOnlyLost = false;
   private statementsRun = 0;
   /** The statement running now, which PostgreSQL's notices belong to (see onNotice). */
-  private noticeTarget: { runId: string; statementIndex: number; sent: number } | undefined;
+  private noticeTarget: { run: ActiveRun; statementIndex: number; sent: number } | undefined;
 
   private constructor(
     private readonly opts: SqlSessionOptions,
@@ -554,8 +559,8 @@ export class SqlSession {
   /**
    * PostgreSQL's notices (RAISE NOTICE, VACUUM VERBOSE, `… does not exist, skipping`) go to the
    * client with the statement that caused them, masked like errors; at most NOTICES_PER_STATEMENT
-   * each (a loop of RAISE NOTICE must not flood the channel). Notices outside a user's statement
-   * (the gateway's own BEGIN, catalogue lookups, EXPLAIN for approvers) are not the user's.
+   * each and NOTICES_PER_RUN per run (a loop of RAISE NOTICE must not flood the channel). Notices
+   * outside a user's statement (the gateway's own BEGIN/COMMIT, EXPLAIN for approvers) are not sent.
    */
   private onNotice(msg: {
     severity?: string | undefined;
@@ -566,27 +571,33 @@ export class SqlSession {
   }): void {
     const target = this.noticeTarget;
     if (!target || this.closing) return;
+    const { run } = target;
     target.sent++;
-    if (target.sent > NOTICES_PER_STATEMENT + 1) return;
-    if (target.sent === NOTICES_PER_STATEMENT + 1) {
-      void this.emit({
-        type: 'notice',
-        id: target.runId,
-        statementIndex: target.statementIndex,
-        severity: 'NOTICE',
-        message: `more than ${NOTICES_PER_STATEMENT} notices: the rest of this statement's are not shown`,
-      }).catch(() => {});
+    run.notices = (run.notices ?? 0) + 1;
+    if (target.sent > NOTICES_PER_STATEMENT || run.notices > NOTICES_PER_RUN) {
+      if (target.sent === NOTICES_PER_STATEMENT + 1 || run.notices === NOTICES_PER_RUN + 1) {
+        void this.emit({
+          type: 'notice',
+          id: run.id,
+          statementIndex: target.statementIndex,
+          severity: 'NOTICE',
+          message: `more than ${target.sent > NOTICES_PER_STATEMENT ? `${NOTICES_PER_STATEMENT} notices in this statement` : `${NOTICES_PER_RUN} notices in this run`}: the rest are not shown`,
+        }).catch(() => {});
+      }
       return;
     }
+    // Clipped before masking: a RAISE NOTICE of megabytes must not cost megabytes of scanning.
+    const text = (t: string) =>
+      this.safeText(t.length > NOTICE_TEXT_MAX ? `${t.slice(0, NOTICE_TEXT_MAX)}…` : t);
     void this.emit({
       type: 'notice',
-      id: target.runId,
+      id: run.id,
       statementIndex: target.statementIndex,
       severity: msg.severity ?? 'NOTICE',
-      message: this.safeText(msg.message ?? ''),
+      message: text(msg.message ?? ''),
       ...(msg.code ? { code: msg.code } : {}),
-      ...(msg.detail ? { detail: this.safeText(msg.detail) } : {}),
-      ...(msg.hint ? { hint: this.safeText(msg.hint) } : {}),
+      ...(msg.detail ? { detail: text(msg.detail) } : {}),
+      ...(msg.hint ? { hint: text(msg.hint) } : {}),
     }).catch(() => {});
   }
 
@@ -946,7 +957,7 @@ export class SqlSession {
         if (run.cancelRequested) throw new Cancelled();
         current = s;
         statementStart = performance.now();
-        this.noticeTarget = { runId: id, statementIndex: s.index, sent: 0 };
+        this.noticeTarget = { run, statementIndex: s.index, sent: 0 };
         const out = await this.runStatement(run, s, cap).finally(() => {
           this.noticeTarget = undefined;
         });

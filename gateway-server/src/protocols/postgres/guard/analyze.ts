@@ -155,7 +155,7 @@ interface Collector {
  */
 export function analyzeBatch(sql: string): BatchAnalysis {
   if (!loaded) throw new Error('initSqlParser() must be awaited before analyzeBatch()');
-  if (sql.length > CACHED_TEXT_MAX) return analyzeUncached(sql);
+  if (sql.length > CACHED_TEXT_MAX) return deepFreeze(analyzeUncached(sql));
   const hit = recent.get(sql);
   if (hit) {
     recent.delete(sql); // most recently used last
