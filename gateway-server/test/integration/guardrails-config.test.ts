@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { GatewayClient, SqlServerMessage, TerminalServerMessage } from '@sallyport/protocol';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { main } from '../../src/cli/main';
@@ -16,6 +16,7 @@ import type { Io } from '../../src/cli/output';
 import type { GatewayConfigInput } from '../../src/config/schema';
 import { type RunningPostgres, type RunningSshd, startPostgres, startSshd } from '../../src/devstack';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
+import { adminClient, postgresTarget } from '../rig/postgres';
 import { hasSshd } from '../rig/sshd';
 import { recordTranscript, registerSecret } from '../rig/transcript';
 
@@ -179,16 +180,7 @@ beforeAll(async () => {
   pgServer = await startPostgres({ seedDemo: true });
   registerSecret(pgServer.password);
   if (hasSshd) sshd = await startSshd();
-  const pgTarget = (id: string, env: string) => ({
-    id,
-    kind: 'postgres' as const,
-    host: pgServer.host,
-    port: pgServer.port,
-    user: pgServer.user,
-    database: pgServer.database,
-    credential: { password: pgServer.password },
-    labels: { env },
-  });
+  const pgTarget = (id: string, env: string) => postgresTarget(pgServer, { id, labels: { env } });
   const config: Partial<GatewayConfigInput> = {
     targets: [
       pgTarget('db-prod', 'prod'),
@@ -255,15 +247,7 @@ beforeAll(async () => {
   [tokens.alice, tokens.bob] = await Promise.all([t.token('alice'), t.token('bob')]);
   api.alice = t.client(tokens.alice);
   api.bob = t.client(tokens.bob);
-  admin = new pg.Client({
-    host: pgServer.host,
-    port: pgServer.port,
-    user: pgServer.user,
-    password: pgServer.password,
-    database: pgServer.database,
-  });
-  admin.on('error', () => {});
-  await admin.connect();
+  admin = await adminClient(pgServer);
 });
 
 afterAll(async () => {

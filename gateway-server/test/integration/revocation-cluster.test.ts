@@ -5,11 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import type { SqlServerMessage } from '@sallyport/protocol';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type RunningPostgres, startPostgres } from '../../src/devstack';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
+import { adminClient, postgresTarget } from '../rig/postgres';
 import { registerSecret } from '../rig/transcript';
 
 let pgServer: RunningPostgres;
@@ -21,32 +21,14 @@ const REASON = 'checking the cluster revocation path';
 beforeAll(async () => {
   pgServer = await startPostgres({ seedDemo: true });
   registerSecret(pgServer.password);
-  const admin = new pg.Client({
-    host: pgServer.host,
-    port: pgServer.port,
-    user: pgServer.user,
-    password: pgServer.password,
-    database: pgServer.database,
-  });
-  await admin.connect();
+  const admin = await adminClient(pgServer);
   await admin.query('create database sallyport_cluster_store');
   await admin.end();
   const url = `postgres://${pgServer.user}:${encodeURIComponent(pgServer.password)}@${pgServer.host}:${pgServer.port}/sallyport_cluster_store`;
   const masterKey = randomBytes(32).toString('base64');
   const config = {
     database: { url },
-    targets: [
-      {
-        id: 'demo',
-        kind: 'postgres' as const,
-        host: pgServer.host,
-        port: pgServer.port,
-        user: pgServer.user,
-        database: pgServer.database,
-        credential: { password: pgServer.password },
-        labels: { env: 'dev' },
-      },
-    ],
+    targets: [postgresTarget(pgServer, { labels: { env: 'dev' } })],
     access: {
       rules: [
         {

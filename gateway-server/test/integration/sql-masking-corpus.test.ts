@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type DemoCustomer, demoCustomers, type RunningPostgres, startPostgres } from '../../src/devstack';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
+import { postgresTarget } from '../rig/postgres';
 import { recordTranscript, registerSecret } from '../rig/transcript';
 
 type Frame = SqlServerMessage;
@@ -164,18 +165,7 @@ beforeAll(async () => {
   registerSecret(pgServer.password);
   t = await startTestGateway({
     config: {
-      targets: [
-        {
-          id: 'demo',
-          kind: 'postgres',
-          host: pgServer.host,
-          port: pgServer.port,
-          user: pgServer.user,
-          database: pgServer.database,
-          credential: { password: pgServer.password },
-          labels: { env: 'masking-corpus' },
-        },
-      ],
+      targets: [postgresTarget(pgServer, { labels: { env: 'masking-corpus' } })],
       access: {
         rules: [
           {

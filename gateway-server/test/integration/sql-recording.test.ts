@@ -18,6 +18,7 @@ import WebSocket from 'ws';
 import { demoCustomers, type RunningPostgres, startPostgres } from '../../src/devstack';
 import type { ActiveRecording } from '../../src/recording';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
+import { postgresTarget } from '../rig/postgres';
 import { recordingFetch, recordTranscript, registerSecret } from '../rig/transcript';
 
 type Frame = SqlServerMessage;
@@ -160,18 +161,7 @@ beforeAll(async () => {
   t = await startTestGateway({
     config: {
       recording: { dir: recDir, flushMs: 100, sqlResultRows: KEEP },
-      targets: [
-        {
-          id: 'demo',
-          kind: 'postgres',
-          host: pgServer.host,
-          port: pgServer.port,
-          user: pgServer.user,
-          database: pgServer.database,
-          credential: { password: pgServer.password },
-          labels: { env: 'sql-recording-test' },
-        },
-      ],
+      targets: [postgresTarget(pgServer, { labels: { env: 'sql-recording-test' } })],
       access: {
         rules: [
           {

@@ -14,7 +14,7 @@ import {
   SqlRecordingLine,
   type SqlServerMessage,
 } from '@sallyport/protocol';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { sha256Hex } from '../../src/access/reviews';
@@ -24,6 +24,7 @@ import type { Io } from '../../src/cli/output';
 import type { GatewayConfigInput } from '../../src/config/schema';
 import { type RunningPostgres, seedDemoCustomers, startPostgres } from '../../src/devstack';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
+import { adminClient, postgresTarget } from '../rig/postgres';
 import { recordTranscript, registerSecret } from '../rig/transcript';
 
 type Frame = SqlServerMessage;
@@ -181,16 +182,7 @@ beforeAll(async () => {
   pgServer = await startPostgres({ seedDemo: true });
   registerSecret(pgServer.password);
   home = mkdtempSync(path.join(tmpdir(), 'sallyport-sql-review-cli-'));
-  const target = (id: TargetId) => ({
-    id,
-    kind: 'postgres' as const,
-    host: pgServer.host,
-    port: pgServer.port,
-    user: pgServer.user,
-    database: pgServer.database,
-    credential: { password: pgServer.password },
-    labels: { env: 'sql-review-test' },
-  });
+  const target = (id: TargetId) => postgresTarget(pgServer, { id, labels: { env: 'sql-review-test' } });
   const config: Partial<GatewayConfigInput> = {
     targets: [target('db'), target('db-strict')],
     guardrails: {
@@ -225,15 +217,7 @@ beforeAll(async () => {
   aliceToken = await t.token('alice');
   for (const u of ['alice', 'bob', 'carol'] as const)
     api[u] = t.client(u === 'alice' ? aliceToken : await t.token(u));
-  admin = new pg.Client({
-    host: pgServer.host,
-    port: pgServer.port,
-    user: pgServer.user,
-    password: pgServer.password,
-    database: pgServer.database,
-  });
-  admin.on('error', () => {});
-  await admin.connect();
+  admin = await adminClient(pgServer);
   await reseed();
 });
 

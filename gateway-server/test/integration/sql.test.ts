@@ -7,14 +7,14 @@ import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { GatewayClient, SqlServerMessage } from '@sallyport/protocol';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { main } from '../../src/cli/main';
 import type { Io } from '../../src/cli/output';
 import { demoCustomers, type RunningPostgres, startPostgres } from '../../src/devstack';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
-import { openSqlSession } from '../rig/postgres';
+import { adminClient, openSqlSession, postgresTarget } from '../rig/postgres';
 import { recordTranscript, registerSecret } from '../rig/transcript';
 
 let pgServer: RunningPostgres;
@@ -156,18 +156,7 @@ beforeAll(async () => {
   home = mkdtempSync(path.join(tmpdir(), 'sallyport-sql-cli-'));
   t = await startTestGateway({
     config: {
-      targets: [
-        {
-          id: 'demo',
-          kind: 'postgres',
-          host: pgServer.host,
-          port: pgServer.port,
-          user: pgServer.user,
-          database: pgServer.database,
-          credential: { password: pgServer.password },
-          labels: { env: 'sql-test' },
-        },
-      ],
+      targets: [postgresTarget(pgServer, { labels: { env: 'sql-test' } })],
       access: {
         rules: [
           {
@@ -184,15 +173,14 @@ beforeAll(async () => {
   });
   token = await t.token('alice');
   api = t.client(token);
-  admin = new pg.Client({
-    host: pgServer.host,
-    port: pgServer.port,
-    user: pgServer.user,
-    password: pgServer.password,
-    database: pgServer.database,
-  });
-  admin.on('error', () => {});
-  await admin.connect();
+  admin = await adminClient(pgServer);
+  // Says `msg` n times with RAISE NOTICE, then once as a WARNING with a hint (the notices tests).
+  await admin.query(`create or replace function noisy(n int, msg text) returns int language plpgsql as $$
+    begin
+      for i in 1..n loop raise notice '% %', msg, i; end loop;
+      raise warning 'last of %', n using hint = 'hint for ' || msg;
+      return n;
+    end $$`);
 });
 
 afterAll(async () => {
@@ -299,19 +287,6 @@ describe('results', () => {
 });
 
 describe('notices', () => {
-  beforeAll(async () => {
-    // Says `msg` n times with RAISE NOTICE and once as a WARNING with a hint.
-    await admin.query(`create or replace function noisy(n int, msg text) returns int language plpgsql as $$
-      begin
-        for i in 1..n loop raise notice '% %', msg, i; end loop;
-        raise warning 'last of %', n using hint = 'hint for ' || msg;
-        return n;
-      end $$`);
-  });
-  afterAll(async () => {
-    await admin.query('drop function if exists noisy(int, text)');
-  });
-
   it("relays PostgreSQL's notices with their statement, masked, before the statement's end", async () => {
     const s = await openSql(await grant('read'));
     const mail = rawEmails[0]!;
@@ -850,12 +825,6 @@ describe('the sallyport sql command', () => {
 
   it('prints CSV, tables and JSON, masked, with exit codes for errors and blocks', async () => {
     await grant('read');
-    await admin.query(`create or replace function noisy_cli(n int, msg text) returns int language plpgsql as $$
-      begin
-        for i in 1..n loop raise notice '% %', msg, i; end loop;
-        raise warning 'last of %', n using hint = 'hint for ' || msg;
-        return n;
-      end $$`);
     const csv = await cli(['sql', 'demo', '-c', 'select count(*) from customers', '--format', 'csv']);
     expect(csv, csv.err).toMatchObject({ code: 0, out: 'count\n50' });
 
@@ -889,9 +858,9 @@ describe('the sallyport sql command', () => {
     ]);
     expect(json.out).not.toContain(rawCards[0]);
 
-    const noisy = await cli(['sql', 'demo', '-c', "select noisy_cli(1, 'hello')", '--format', 'csv']);
+    const noisy = await cli(['sql', 'demo', '-c', "select noisy(1, 'hello')", '--format', 'csv']);
     expect(noisy.code, noisy.err).toBe(0);
-    expect(noisy.out).toBe('noisy_cli\n1');
+    expect(noisy.out).toBe('noisy\n1');
     expect(noisy.err.split('\n')).toEqual([
       'NOTICE:  hello 1',
       'WARNING:  last of 1',

@@ -1,7 +1,9 @@
 // Vitest helper: one real PostgreSQL per describe block / file.
 
 import type { AccessLevel } from '@sallyport/protocol';
+import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
+import type { GatewayConfigInput } from '../../src/config/schema';
 import { type RunningPostgres, type StartPostgresOptions, startPostgres } from '../../src/devstack/postgres';
 import { createMasker } from '../../src/masking';
 import { SqlSession, type SqlSessionOptions } from '../../src/protocols/postgres/session';
@@ -34,6 +36,42 @@ export function usePostgres(opts: StartPostgresOptions = { seedDemo: true }): Po
     },
   };
   return fixture;
+}
+
+type PostgresTargetInput = Extract<NonNullable<GatewayConfigInput['targets']>[number], { kind: 'postgres' }>;
+
+/**
+ * The server's database as a gateway target: id `demo`, kind postgres, its superuser's password
+ * as the stored credential. `extra` overrides (labels, id, tls, …).
+ */
+export function postgresTarget(
+  server: RunningPostgres,
+  extra: Partial<PostgresTargetInput> = {},
+): PostgresTargetInput {
+  return {
+    id: 'demo',
+    kind: 'postgres',
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    database: server.database,
+    credential: { password: server.password },
+    ...extra,
+  };
+}
+
+/** A pg.Client on `server` as its superuser, connected (set-up and checks behind the gateway's back). */
+export async function adminClient(server: RunningPostgres, database = server.database): Promise<pg.Client> {
+  const client = new pg.Client({
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    password: server.password,
+    database,
+  });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
 }
 
 /**
