@@ -1055,8 +1055,7 @@ export class SqlSession {
           const via: Lookup | undefined = reader.suspended
             ? (text, values) => reader.lookup(text, values)
             : undefined;
-          if (oneShot && this.needsLookup(reader.fields)) reader.unbounded();
-          described = await this.describe(reader.fields, via);
+          described = await this.describe(reader.fields, via, oneShot ? () => reader.unbounded() : undefined);
           for (const r of s.relations) this.describedRelations.add(r);
           await this.sendColumns(run.id, s.index, described);
         }
@@ -1232,8 +1231,11 @@ export class SqlSession {
 
   // --------------------------------------------------------------------------- column metadata
 
-  /** `via`: how to run catalogue queries (default: on the client, after what is in flight). */
-  private async describe(fields: pg.FieldDef[], via?: Lookup): Promise<Described> {
+  /**
+   * `via`: how to run catalogue queries (default: on the client, after what is in flight).
+   * `beforeLookup`: called once before the first catalogue query, if one is needed.
+   */
+  private async describe(fields: pg.FieldDef[], via?: Lookup, beforeLookup?: () => void): Promise<Described> {
     const lookup: Lookup =
       via ??
       (async (text, values) => {
@@ -1241,10 +1243,11 @@ export class SqlSession {
         return res.rows as (string | null)[][];
       });
     const missingTypes = [...new Set(fields.map((f) => f.dataTypeID))].filter((o) => !this.typeNames.has(o));
-    if (missingTypes.length > 0) await this.loadTypes(missingTypes, lookup);
     const missingTables = [...new Set(fields.map((f) => f.tableID))].filter(
       (o) => o !== 0 && !this.tables.has(o),
     );
+    if (missingTypes.length > 0 || missingTables.length > 0) beforeLookup?.();
+    if (missingTypes.length > 0) await this.loadTypes(missingTypes, lookup);
     if (missingTables.length > 0) await this.loadTables(missingTables, lookup);
     const columns: SqlColumn[] = [];
     const refs: ColumnRef[] = [];
@@ -1261,13 +1264,6 @@ export class SqlSession {
       }
     }
     return { columns, refs };
-  }
-
-  /** Whether describe() would have to ask the catalogue for these fields. */
-  private needsLookup(fields: pg.FieldDef[]): boolean {
-    return fields.some(
-      (f) => !this.typeNames.has(f.dataTypeID) || (f.tableID !== 0 && !this.tables.has(f.tableID)),
-    );
   }
 
   private async loadTypes(missing: number[], lookup: Lookup): Promise<void> {
