@@ -9,12 +9,7 @@ import type { WebSocket } from 'ws';
 import { userMessage } from '../../access/revocation';
 import { AccessError } from '../../access/service';
 import { createGuardrails, type Guardrails } from '../../policy/guardrails';
-import {
-  type FilterFactory,
-  identityFilters,
-  type OutputStream,
-  type SessionObserver,
-} from '../../protocols/ssh/filters';
+import { type FilterFactory, identityFilters, type SessionObserver } from '../../protocols/ssh/filters';
 import { createShellGuard } from '../../protocols/ssh/guard-filter';
 import { createMaskingFilter } from '../../protocols/ssh/masking-filter';
 import { openSshRecording, type RecordingObserver } from '../../protocols/ssh/recording-observer';
@@ -158,8 +153,6 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
         filters: async (fctx) => {
           const base = await (opts.filters ?? identityFilters)(fctx);
           const live = session;
-          /** Set once the masking filter exists (it is created after the guard). */
-          let releaseHeld: (() => void) | undefined;
           // Shell guardrails (guard-filter.ts) on every SSH target, unless no rule is in effect for
           // this target and level (the config turned the built-in rules off and scoped none here).
           if (shellRules.length > 0) {
@@ -171,28 +164,21 @@ export function terminalWsRoute(app: FastifyInstance, ctx: ApiContext, opts: Ter
               requester: c,
               rules: shellRules,
               kick: (m) => live?.input(m),
-              releaseHeldOutput: () => releaseHeld?.(),
+              releaseHeldOutput: () => live?.releaseHeldOutput(),
             });
             base.input.unshift(guard.input);
             base.observers.push(guard.observer);
           }
-          // Output the masker releases by itself (idle drain, end of session): to the observers, and
-          // to the client while the session runs.
-          const emitReleased = (data: Buffer, stream: OutputStream) => {
-            for (const ob of observers) ob.output?.(data, stream);
-            if (live && !live.isEnded) live.sendOutput(data, stream);
-          };
           const masking = createMaskingFilter({
             masker,
             interactive: msg.mode === 'shell',
-            emit: emitReleased,
+            // Output the masker releases by itself (idle drain, end of session): to the observers,
+            // and to the client while the session runs.
+            emit: (data, stream) => {
+              for (const ob of observers) ob.output?.(data, stream);
+              if (live && !live.isEnded) live.sendOutput(data, stream);
+            },
           });
-          releaseHeld = () => {
-            for (const stream of ['stdout', 'stderr'] as const) {
-              const rest = masking.flush?.(stream);
-              if (rest && rest.length > 0) emitReleased(rest, stream);
-            }
-          };
           const observers: SessionObserver[] = [
             ...base.observers,
             { name: 'masking-close', ended: () => masking.close() },

@@ -440,6 +440,14 @@ export class TerminalSession {
     this.sendOutput(data, stream);
   }
 
+  /**
+   * Releases the output the filters still hold (the masker keeps a line's trailing digits back)
+   * to the observers and the client: the shell guard calls it at Enter, before it reads the line.
+   */
+  releaseHeldOutput(): void {
+    if (!this.outputClosed) this.flushOutput();
+  }
+
   private flushOutput() {
     for (const stream of ['stdout', 'stderr'] as const) {
       for (const f of this.filters.output) {
