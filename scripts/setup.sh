@@ -30,6 +30,8 @@ packages=()
 [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null || packages+=(openssh-server)
 if [ "$want_test" = 1 ]; then
   [ -x /usr/bin/chromium ] || packages+=(chromium)
+  # The TLS tests make a throw-away CA and server certificate with it.
+  command -v openssl >/dev/null || packages+=(openssl)
 fi
 if [ "${#packages[@]}" -gt 0 ]; then
   if command -v apt-get >/dev/null; then

@@ -90,7 +90,14 @@ async function checkMasterKey(store: Store, sealer: Sealer): Promise<void> {
 }
 
 function targetFromConfig(t: TargetConfig): TargetInput {
-  const { credential, ...rest } = t;
+  // loadConfigFile reads tlsCaFile already (and reports a bad file by its line); a config built in
+  // code may still carry the path.
+  const { credential, ...spec } = t;
+  let rest: TargetInput = spec;
+  if (spec.kind === 'postgres' && spec.tlsCaFile !== undefined) {
+    const { tlsCaFile, ...r } = spec;
+    rest = { ...r, tlsCa: readFileSync(tlsCaFile, 'utf8') };
+  }
   if (!credential) return rest;
   const { privateKeyFile, ...inline } = credential;
   const privateKey = privateKeyFile ? readFileSync(privateKeyFile, 'utf8') : inline.privateKey;

@@ -18,6 +18,15 @@ export const CredentialInput = z
   .strict();
 export type CredentialInput = z.infer<typeof CredentialInput>;
 
+/** One or more PEM certificates (a CA bundle): public material, stored and shown as given. */
+export const PemCertificates = z
+  .string()
+  .max(1_000_000, 'at most 1 MB of PEM')
+  .refine(
+    (s) => /^\s*(-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----\s*)+$/.test(s),
+    'PEM certificates (-----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----), nothing else',
+  );
+
 const targetCommon = {
   id: TargetId.describe('Stable id used in URLs, the CLI and policy rules.'),
   name: z.string().min(1).max(200).optional().describe('Display name; defaults to the id.'),
@@ -51,14 +60,33 @@ export const PostgresTargetSpec = z.object({
   tls: z
     .enum(['disable', 'require', 'verify-full'])
     .default('disable')
-    .describe('TLS to the database server.'),
+    .describe(
+      "TLS to the database server: `require` encrypts without checking who answers; `verify-full` also checks the certificate chain (against `tlsCa`, or the system's trusted CAs) and that it names `host`.",
+    ),
+  tlsCa: PemCertificates.optional().describe(
+    "PEM certificate(s) of the CA that signs the database server's certificate (a private CA, such as a cloud provider's database CA bundle). Used with `tls: verify-full` only, instead of the system's trusted CAs.",
+  ),
 });
 
+/**
+ * A CA given for a connection that would not use it is a mistake worth saying: with `require` the
+ * certificate is not checked at all, so the CA would look like protection it is not.
+ */
+export function tlsCaProblem(t: { kind: string; tls?: string; tlsCa?: string }): string | undefined {
+  if (t.kind !== 'postgres' || t.tlsCa === undefined || t.tls === 'verify-full') return undefined;
+  return `tlsCa is only used with tls: verify-full (this target has tls: ${t.tls ?? 'disable'}, which does not check the server's certificate)`;
+}
+
 /** Admin API body for creating or replacing a target. */
-export const TargetInput = z.discriminatedUnion('kind', [
-  SshTargetSpec.extend({ credential: CredentialInput.optional() }).strict(),
-  PostgresTargetSpec.extend({ credential: CredentialInput.optional() }).strict(),
-]);
+export const TargetInput = z
+  .discriminatedUnion('kind', [
+    SshTargetSpec.extend({ credential: CredentialInput.optional() }).strict(),
+    PostgresTargetSpec.extend({ credential: CredentialInput.optional() }).strict(),
+  ])
+  .superRefine((t, ctx) => {
+    const problem = tlsCaProblem(t);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['tlsCa'], message: problem });
+  });
 export type TargetInput = z.infer<typeof TargetInput>;
 
 export const AccessState = z.enum(['none', 'pending', 'active', 'expiring']);

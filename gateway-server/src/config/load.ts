@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { PemCertificates } from '@sallyport/protocol';
 import { type Document, isMap, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { webhookSecretEnv } from '../notify/webhooks';
@@ -133,7 +134,32 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   applyEnvOverrides(raw, env);
   const result = GatewayConfig.safeParse(raw);
   if (!result.success) throw new ConfigError(file, problemsFromZod(result.error, doc, lines));
-  return resolvePaths(result.data, path.dirname(path.resolve(file)));
+  const resolved = resolvePaths(result.data, path.dirname(path.resolve(file)));
+  const problems: ConfigProblem[] = [];
+  const targets = resolved.targets.map((t, i) => {
+    if (t.kind !== 'postgres' || t.tlsCaFile === undefined) return t;
+    const { tlsCaFile, ...rest } = t;
+    const where = { path: `targets[${i}].tlsCaFile`, ...locate(doc, lines, ['targets', i, 'tlsCaFile']) };
+    let pem: string;
+    try {
+      pem = readFileSync(tlsCaFile, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push({
+        ...where,
+        message: `${tlsCaFile}: ${code === 'ENOENT' ? 'file not found' : (err as Error).message}`,
+      });
+      return t;
+    }
+    const checked = PemCertificates.safeParse(pem);
+    if (!checked.success) {
+      problems.push({ ...where, message: `${tlsCaFile}: ${checked.error.issues[0]?.message ?? 'not PEM'}` });
+      return t;
+    }
+    return { ...rest, tlsCa: pem };
+  });
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return { ...resolved, targets };
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -166,10 +192,13 @@ function resolvePaths(cfg: GatewayConfig, baseDir: string): GatewayConfig {
           },
         }
       : cfg.server,
-    targets: cfg.targets.map((t) =>
-      t.credential?.privateKeyFile
+    targets: cfg.targets.map((t) => {
+      const withKey = t.credential?.privateKeyFile
         ? { ...t, credential: { ...t.credential, privateKeyFile: abs(t.credential.privateKeyFile) } }
-        : t,
-    ),
+        : t;
+      return withKey.kind === 'postgres' && withKey.tlsCaFile
+        ? { ...withKey, tlsCaFile: abs(withKey.tlsCaFile) }
+        : withKey;
+    }),
   };
 }

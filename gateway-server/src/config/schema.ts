@@ -1,4 +1,10 @@
-import { CredentialInput, Labels, PostgresTargetSpec, SshTargetSpec } from '@sallyport/protocol';
+import {
+  CredentialInput,
+  Labels,
+  PostgresTargetSpec,
+  SshTargetSpec,
+  tlsCaProblem,
+} from '@sallyport/protocol';
 import { z } from 'zod';
 import { DETECTOR_IDS, MaskingConfigSchema } from '../masking';
 import { WebhookConfig } from '../notify/webhooks';
@@ -27,7 +33,14 @@ const ConfigCredential = CredentialInput.extend({
 
 export const TargetConfig = z.discriminatedUnion('kind', [
   SshTargetSpec.extend({ credential: ConfigCredential.optional() }).strict(),
-  PostgresTargetSpec.extend({ credential: ConfigCredential.optional() }).strict(),
+  PostgresTargetSpec.extend({
+    credential: ConfigCredential.optional(),
+    tlsCaFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Path of a PEM file holding `tlsCa` (relative to this file). Give one of tlsCa, tlsCaFile.'),
+  }).strict(),
 ]);
 export type TargetConfig = z.infer<typeof TargetConfig>;
 
@@ -413,6 +426,23 @@ export const GatewayConfig = z
             code: 'custom',
             path: ['targets', i, 'credential'],
             message: 'postgres targets take a password, not a private key',
+          });
+        }
+      }
+      if (t.kind === 'postgres') {
+        if (t.tlsCa !== undefined && t.tlsCaFile !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['targets', i, 'tlsCaFile'],
+            message: 'give only one of tlsCa, tlsCaFile',
+          });
+        }
+        const problem = tlsCaProblem({ ...t, tlsCa: t.tlsCa ?? t.tlsCaFile });
+        if (problem) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['targets', i, t.tlsCaFile !== undefined ? 'tlsCaFile' : 'tlsCa'],
+            message: problem.replace('tlsCa is', t.tlsCaFile !== undefined ? 'tlsCaFile is' : 'tlsCa is'),
           });
         }
       }

@@ -198,6 +198,11 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('reviews_status').on('reviews').columns(['status', 'expires_at']).execute();
     },
   },
+  '0005_target_tls_ca': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('targets').addColumn('tls_ca', 'text').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

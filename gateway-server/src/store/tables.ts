@@ -20,6 +20,8 @@ export interface TargetsTable {
   user_name: string;
   database_name: string | null;
   tls: string | null;
+  /** PEM CA certificate(s) for tls = verify-full; public material, not a secret. */
+  tls_ca: string | null;
   host_key: string | null;
   labels: Json<Record<string, string>>;
   /** AES-256-GCM envelope (secrets/sealer), bound to the target id. Never selected by list queries. */

@@ -4,3 +4,4 @@ export * from './oidc-login';
 export * from './postgres';
 export * from './sshd';
 export * from './transcript';
+export * from './tls';

@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { TargetInput } from '@sallyport/protocol';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/load';
 
@@ -100,5 +104,90 @@ describe('config', () => {
     expect(cfg.targets[0]?.credential).toEqual({ password: 'from-env' });
     expect(cfg.database.url).toBe('postgres://u:p@db/sallyport');
     expect(problems(base, { SALLYPORT_DATABASE_URL: 'mysql://x' }).message).toContain('database.url');
+  });
+
+  describe("a PostgreSQL target's CA (tlsCa, tlsCaFile)", () => {
+    // A real certificate's shape; its bytes do not matter to the config.
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUJ3\n-----END CERTIFICATE-----\n';
+    const pgTarget = (extra: string) =>
+      `${base}targets:\n  - { id: db, kind: postgres, host: h, user: u, database: d, ${extra} }\n`;
+
+    it('reads tlsCaFile relative to the config file, and takes tlsCa inline', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'sallyport-cfg-'));
+      try {
+        writeFileSync(path.join(dir, 'db-ca.pem'), pem);
+        const cfg = parseConfig(
+          pgTarget('tls: verify-full, tlsCaFile: db-ca.pem'),
+          path.join(dir, 'x.yaml'),
+          {},
+        );
+        expect(cfg.targets[0]).toMatchObject({ tls: 'verify-full', tlsCa: pem });
+        expect(cfg.targets[0]).not.toHaveProperty('tlsCaFile');
+        const inline = parseConfig(pgTarget(`tls: verify-full, tlsCa: ${JSON.stringify(pem)}`), 'x.yaml', {});
+        expect(inline.targets[0]).toMatchObject({ tlsCa: pem });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('refuses a missing or non-PEM file by its line, a CA without verify-full, and both at once', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'sallyport-cfg-'));
+      try {
+        writeFileSync(
+          path.join(dir, 'key.pem'),
+          '-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n',
+        );
+        const missing = problems(
+          `${base}targets:\n  - id: db\n    kind: postgres\n    host: h\n    user: u\n    database: d\n    tls: verify-full\n    tlsCaFile: nowhere.pem\n`,
+        );
+        // problems() parses as test.yaml in the working directory: the path is resolved from there.
+        expect(missing.problems).toEqual([
+          expect.objectContaining({
+            path: 'targets[0].tlsCaFile',
+            line: 10,
+            message: expect.stringMatching(/nowhere\.pem: file not found$/),
+          }),
+        ]);
+        const notPem = (() => {
+          try {
+            parseConfig(pgTarget('tls: verify-full, tlsCaFile: key.pem'), path.join(dir, 'x.yaml'), {});
+          } catch (err) {
+            return err as ConfigError;
+          }
+          throw new Error('expected the config to be refused');
+        })();
+        expect(notPem.message).toContain('targets[0].tlsCaFile');
+        expect(notPem.message).toContain(
+          'PEM certificates (-----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----), nothing else',
+        );
+        // A private key pasted as the CA is refused without echoing it.
+        expect(notPem.message).not.toContain('MIGH');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      expect(problems(pgTarget(`tls: require, tlsCa: ${JSON.stringify(pem)}`)).message).toContain(
+        'targets[0].tlsCa: tlsCa is only used with tls: verify-full (this target has tls: require',
+      );
+      expect(problems(pgTarget('tlsCaFile: ca.pem')).message).toContain(
+        'targets[0].tlsCaFile: tlsCaFile is only used with tls: verify-full (this target has tls: disable',
+      );
+      expect(
+        problems(pgTarget(`tls: verify-full, tlsCaFile: ca.pem, tlsCa: ${JSON.stringify(pem)}`)).message,
+      ).toContain('give only one of tlsCa, tlsCaFile');
+      expect(problems(pgTarget('tls: verify-full, tlsCa: "not a certificate"')).message).toContain(
+        'targets[0].tlsCa: PEM certificates',
+      );
+    });
+
+    it("is checked the same way in the admin API's target body", () => {
+      const body = { id: 'db', kind: 'postgres', host: 'h', user: 'u', database: 'd' };
+      expect(TargetInput.safeParse({ ...body, tls: 'verify-full', tlsCa: pem }).success).toBe(true);
+      const wrong = TargetInput.safeParse({ ...body, tls: 'require', tlsCa: pem });
+      expect(wrong.success).toBe(false);
+      expect(wrong.error?.issues[0]).toMatchObject({
+        path: ['tlsCa'],
+        message: expect.stringContaining('only used with tls: verify-full'),
+      });
+    });
   });
 });

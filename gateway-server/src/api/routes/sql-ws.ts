@@ -211,6 +211,7 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
             user: target.user_name,
             database: target.database_name,
             tls: (target.tls ?? 'disable') as 'disable' | 'require' | 'verify-full',
+            ...(target.tls_ca ? { tlsCa: target.tls_ca } : {}),
           },
           password: credential?.password,
           grant: { id: grant.id, level: level.data },

@@ -140,6 +140,32 @@ export interface SqlTarget {
   user: string;
   database: string;
   tls: 'disable' | 'require' | 'verify-full';
+  /** PEM CA certificate(s) that verify-full checks the server against, instead of the system's. */
+  tlsCa?: string;
+}
+
+/** Node's codes for a certificate that verify-full could not accept. */
+const CERTIFICATE_ERRORS = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** What an operator can do about a refused certificate, said once where it happens. */
+function tlsHint(err: unknown, target: SqlTarget): string {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string' || !CERTIFICATE_ERRORS.has(code)) return '';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return ` (tls: verify-full; the target's host must be a name or address the server's certificate carries)`;
+  }
+  return target.tlsCa
+    ? ` (tls: verify-full; the target's tlsCa did not vouch for the server's certificate)`
+    : ` (tls: verify-full; the server's certificate is not from a CA this machine trusts: give its CA as the target's tlsCa)`;
 }
 
 export type SqlCloseCode = Extract<SqlServerMessage, { type: 'closed' }>['code'];
@@ -333,7 +359,8 @@ export class SqlSession {
           ? false
           : target.tls === 'require'
             ? { rejectUnauthorized: false }
-            : { rejectUnauthorized: true, servername: target.host },
+            : // pg sets the name to check (and SNI) from host; an IP is checked against the IP SANs.
+              { rejectUnauthorized: true, ...(target.tlsCa ? { ca: target.tlsCa } : {}) },
       application_name: `sallyport:${opts.actor.username}`.replace(/[^\x20-\x7e]/g, '?').slice(0, 63),
       connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
       keepAlive: true,
@@ -369,7 +396,7 @@ export class SqlSession {
       await this.client.connect();
       this.connected = true;
     } catch (err) {
-      const message = `could not connect to target ${target.id}: ${this.safeText(errorText(err))}`;
+      const message = `could not connect to target ${target.id}: ${this.safeText(errorText(err))}${tlsHint(err, target)}`;
       await this.opts.ledger
         .append({
           ...this.ledgerBase,

@@ -1,0 +1,163 @@
+// TLS from the gateway to a PostgreSQL target, against a real PostgreSQL that refuses every
+// connection without TLS (pg_hba `hostssl` only) and serves a certificate from a private CA made
+// with openssl for this test. Targets are configured as an operator would (tls, tlsCa / tlsCaFile)
+// and used through `sallyport sql`:
+//   - verify-full with the private CA connects, and the database sees an encrypted connection;
+//   - require connects without checking the certificate;
+//   - verify-full refuses a server whose certificate is signed by another CA, one that only the
+//     system's CAs would have to vouch for, and one whose certificate does not name the host;
+//   - disable is refused by the server.
+// Every refusal says why, and none shows the target's password.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main';
+import type { Io } from '../../src/cli/output';
+import { demoCustomers, type RunningPostgres, startPostgres } from '../../src/devstack';
+import { startTestGateway, type TestGateway } from '../rig/gateway';
+import { postgresTarget } from '../rig/postgres';
+import { enableServerTls, makeTestPki, type TestPki } from '../rig/tls';
+import { recordTranscript, registerSecret } from '../rig/transcript';
+
+const REASON = 'checking the TLS set-up of the database targets';
+
+let pgServer: RunningPostgres;
+let pki: TestPki;
+let t: TestGateway;
+let token: string;
+let home: string;
+
+beforeAll(async () => {
+  // The certificate names 127.0.0.1 only: `localhost` is a name it does not carry.
+  pki = makeTestPki({ ip: ['127.0.0.1'] });
+  pgServer = await startPostgres({ seedDemo: true });
+  registerSecret(pgServer.password);
+  await enableServerTls(pgServer, pki, { only: true });
+  const target = (id: string, extra: Parameters<typeof postgresTarget>[1]) =>
+    postgresTarget(pgServer, { id, labels: { env: 'tls-test' }, ...extra });
+  t = await startTestGateway({
+    config: {
+      targets: [
+        target('pg-verified', { tls: 'verify-full', tlsCaFile: pki.caFile }),
+        target('pg-verified-inline', { tls: 'verify-full', tlsCa: pki.caPem }),
+        target('pg-required', { tls: 'require' }),
+        target('pg-other-ca', { tls: 'verify-full', tlsCa: pki.otherCaPem }),
+        target('pg-system-ca', { tls: 'verify-full' }),
+        target('pg-wrong-name', { tls: 'verify-full', tlsCa: pki.caPem, host: 'localhost' }),
+        target('pg-plain', { tls: 'disable' }),
+      ],
+      access: {
+        rules: [
+          {
+            name: 'tls-auto',
+            requesters: { groups: ['developers'] },
+            targets: { labels: { env: 'tls-test' } },
+            levels: ['read'],
+            maxDuration: '1h',
+            approval: 'auto',
+          },
+        ],
+      },
+    },
+  });
+  token = await t.token('alice');
+  home = mkdtempSync(path.join(tmpdir(), 'sallyport-tls-home-'));
+  const api = t.client(token);
+  for (const targetId of [
+    'pg-verified',
+    'pg-verified-inline',
+    'pg-required',
+    'pg-other-ca',
+    'pg-system-ca',
+    'pg-wrong-name',
+    'pg-plain',
+  ]) {
+    const out = await api.requestAccess({ targetId, level: 'read', duration: '1h', reason: REASON });
+    expect(out.outcome).toBe('granted');
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await t?.stop();
+  await pgServer?.stop();
+  pki?.remove();
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+async function sql(targetId: string, statement: string) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = { out: (s) => void out.push(s), err: (s) => void err.push(s) };
+  const code = await main(['sql', targetId, '-c', statement, '--format', 'csv'], io, {
+    SALLYPORT_HOME: home,
+    SALLYPORT_GATEWAY: t.url,
+    SALLYPORT_TOKEN: token,
+  });
+  const result = { code, out: out.join('\n'), err: err.join('\n') };
+  recordTranscript('cli', JSON.stringify(result));
+  expect(`${result.out}\n${result.err}`).not.toContain(pgServer.password);
+  return result;
+}
+
+/** What the database says about the session's own connection. */
+const SSL_OF_SESSION = 'select ssl, version from pg_stat_ssl where pid = pg_backend_pid()';
+
+describe('TLS to PostgreSQL targets', () => {
+  it('connects with verify-full against the private CA (from a file or inline), encrypted', async () => {
+    for (const target of ['pg-verified', 'pg-verified-inline']) {
+      const r = await sql(target, SSL_OF_SESSION);
+      expect(r, r.err).toMatchObject({ code: 0 });
+      expect(r.out).toMatch(/^ssl,version\nt,TLSv1\.[23]$/);
+    }
+    // The same data as ever comes through, masked as ever.
+    const rows = await sql('pg-verified', 'select id, email from customers order by id limit 3');
+    expect(rows.code).toBe(0);
+    expect(rows.out.split('\n')).toHaveLength(4);
+    for (const c of demoCustomers().slice(0, 3)) expect(rows.out).not.toContain(c.email);
+  });
+
+  it('connects with require, encrypted but without checking the certificate', async () => {
+    const r = await sql('pg-required', SSL_OF_SESSION);
+    expect(r, r.err).toMatchObject({ code: 0 });
+    expect(r.out).toMatch(/^ssl,version\nt,TLSv1\.[23]$/);
+  });
+
+  it('refuses with verify-full when the certificate is from another CA, unknown to the system, or for another name', async () => {
+    const other = await sql('pg-other-ca', 'select 1');
+    expect(other.code).not.toBe(0);
+    expect(other.err).toMatch(
+      /could not connect to target pg-other-ca: unable to verify the first certificate \(tls: verify-full; the target's tlsCa did not vouch for the server's certificate\)/,
+    );
+
+    const system = await sql('pg-system-ca', 'select 1');
+    expect(system.code).not.toBe(0);
+    expect(system.err).toMatch(
+      /could not connect to target pg-system-ca: unable to verify the first certificate \(tls: verify-full; the server's certificate is not from a CA this machine trusts: give its CA as the target's tlsCa\)/,
+    );
+
+    const name = await sql('pg-wrong-name', 'select 1');
+    expect(name.code).not.toBe(0);
+    expect(name.err).toMatch(
+      /could not connect to target pg-wrong-name: Hostname\/IP does not match certificate's altnames: Host: localhost\..*\(tls: verify-full; the target's host must be a name or address the server's certificate carries\)/,
+    );
+  });
+
+  it('is refused by a server that requires TLS when the target disables it', async () => {
+    const plain = await sql('pg-plain', 'select 1');
+    expect(plain.code).not.toBe(0);
+    expect(plain.err).toMatch(/could not connect to target pg-plain: .*no encryption/i);
+  });
+
+  it('is what the server enforces: a plain client is refused, a verifying one gets in', async () => {
+    const plain = new pg.Client({ ...pgServer, ssl: false });
+    plain.on('error', () => {});
+    await expect(plain.connect()).rejects.toThrow(/no encryption/);
+    const verified = new pg.Client({ ...pgServer, ssl: { ca: pki.caPem } });
+    await verified.connect();
+    const r = await verified.query('select ssl from pg_stat_ssl where pid = pg_backend_pid()');
+    expect(r.rows).toEqual([{ ssl: true }]);
+    await verified.end();
+  });
+});
