@@ -28,8 +28,9 @@ export class GatewayError extends Error {
     readonly code: string,
     message: string,
     readonly requestId?: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'GatewayError';
   }
 }
@@ -72,11 +73,12 @@ export function createGatewayClient(opts: GatewayClientOptions) {
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
     } catch (err) {
-      throw new GatewayError(
-        0,
-        'unreachable',
-        `cannot reach the gateway at ${base}: ${(err as Error).message}`,
-      );
+      // fetch says only "fetch failed"; what happened (refused, a certificate, DNS) is its cause.
+      const cause = (err as { cause?: unknown }).cause;
+      const reason = cause instanceof Error ? cause.message : (err as Error).message;
+      throw new GatewayError(0, 'unreachable', `cannot reach the gateway at ${base}: ${reason}`, undefined, {
+        cause: cause ?? err,
+      });
     }
     const text = await res.text();
     let json: unknown;

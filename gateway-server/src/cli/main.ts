@@ -10,6 +10,7 @@ import { registerReplayCommand } from './replay-command';
 import { registerReviewCommands } from './review-commands';
 import { registerSqlCommand } from './sql-command';
 import { registerSshCommand } from './ssh-command';
+import { gatewayTlsHint, networkErrorText } from './tls-hint';
 
 export class CliError extends Error {
   constructor(
@@ -53,10 +54,12 @@ export async function main(
       return 2;
     }
     if (err instanceof GatewayError) {
-      io.err(`sallyport: ${err.message}${err.requestId ? ` (request ${err.requestId})` : ''}`);
+      io.err(
+        `sallyport: ${err.message}${err.requestId ? ` (request ${err.requestId})` : ''}${gatewayTlsHint(err)}`,
+      );
       return err.status === 401 || err.status === 403 ? 3 : 1;
     }
-    io.err(`sallyport: ${(err as Error).message}`);
+    io.err(`sallyport: ${networkErrorText(err as Error)}${gatewayTlsHint(err)}`);
     return 1;
   }
 }

@@ -9,6 +9,7 @@ import { type Command, CommanderError } from 'commander';
 import WebSocket from 'ws';
 import type { Io } from './output';
 import { resolveSession } from './session';
+import { gatewayTlsHint } from './tls-hint';
 
 /**
  * `sallyport sql <target> -c "…"` / `-f file.sql`: runs SQL through the gateway's SQL channel
@@ -311,7 +312,9 @@ export function runSql(o: RunOptions): Promise<number> {
       }
     });
     ws.on('error', (err) => {
-      io.err(`sallyport: cannot reach the gateway's SQL channel at ${url}: ${err.message}`);
+      io.err(
+        `sallyport: cannot reach the gateway's SQL channel at ${url}: ${err.message}${gatewayTlsHint(err)}`,
+      );
       finish(SQL_EXIT.error);
     });
     ws.on('close', (code, reason) => {

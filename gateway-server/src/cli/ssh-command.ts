@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { CliError } from './main';
 import { type Io, processIo } from './output';
 import { resolveSession } from './session';
+import { gatewayTlsHint } from './tls-hint';
 
 /**
  * `sallyport ssh <target>` — an interactive shell through the gateway, with the
@@ -216,7 +217,9 @@ export function runTerminal(o: RunOptions): Promise<number> {
         if (rest && !real) (stream === 'stdout' ? o.io.out : o.io.err)(rest);
       }
       if (failure && !closed)
-        return reject(new CliError(`terminal channel: ${failure.message}`, SSH_EXIT.failed));
+        return reject(
+          new CliError(`terminal channel: ${failure.message}${gatewayTlsHint(failure)}`, SSH_EXIT.failed),
+        );
       if (!closed)
         return reject(new CliError('the gateway closed the terminal channel unexpectedly', SSH_EXIT.failed));
       if (closed.code === 'exit') {

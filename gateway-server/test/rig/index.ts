@@ -3,5 +3,5 @@ export * from './gateway';
 export * from './oidc-login';
 export * from './postgres';
 export * from './sshd';
-export * from './transcript';
 export * from './tls';
+export * from './transcript';

@@ -66,6 +66,7 @@ import type { AccessLevel, SqlColumn, SqlServerMessage } from '@sallyport/protoc
 import pg from 'pg';
 import type { ReviewOutcome } from '../../access/reviews';
 import type { Ledger } from '../../audit';
+import { certificateProblem } from '../../common/tls-errors';
 import type { ColumnRef, Masker } from '../../masking';
 import {
   analyzeBatch,
@@ -144,28 +145,20 @@ export interface SqlTarget {
   tlsCa?: string;
 }
 
-/** Node's codes for a certificate that verify-full could not accept. */
-const CERTIFICATE_ERRORS = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
 /** What an operator can do about a refused certificate, said once where it happens. */
 function tlsHint(err: unknown, target: SqlTarget): string {
-  const code = (err as { code?: unknown })?.code;
-  if (typeof code !== 'string' || !CERTIFICATE_ERRORS.has(code)) return '';
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    return ` (tls: verify-full; the target's host must be a name or address the server's certificate carries)`;
+  switch (certificateProblem(err)) {
+    case undefined:
+      return '';
+    case 'wrong-name':
+      return ` (tls: verify-full; the target's host must be a name or address the server's certificate carries)`;
+    case 'out-of-date':
+      return ` (tls: verify-full; the server's certificate is outside its validity period)`;
+    case 'untrusted':
+      return target.tlsCa
+        ? ` (tls: verify-full; the target's tlsCa did not vouch for the server's certificate)`
+        : ` (tls: verify-full; the server's certificate is not from a CA this machine trusts: give its CA as the target's tlsCa)`;
   }
-  return target.tlsCa
-    ? ` (tls: verify-full; the target's tlsCa did not vouch for the server's certificate)`
-    : ` (tls: verify-full; the server's certificate is not from a CA this machine trusts: give its CA as the target's tlsCa)`;
 }
 
 export type SqlCloseCode = Extract<SqlServerMessage, { type: 'closed' }>['code'];
