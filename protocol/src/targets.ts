@@ -18,14 +18,29 @@ export const CredentialInput = z
   .strict();
 export type CredentialInput = z.infer<typeof CredentialInput>;
 
-/** One or more PEM certificates (a CA bundle): public material, stored and shown as given. */
+/**
+ * One or more PEM certificates (a CA bundle): public material, stored and shown as given. Checked
+ * in linear time (a bundle may be 1 MB, and a backtracking pattern over it would stall the
+ * gateway): every block must be a certificate, and nothing but whitespace may lie between them.
+ */
 export const PemCertificates = z
   .string()
-  .max(1_000_000, 'at most 1 MB of PEM')
+  .max(1_000_000, { message: 'at most 1 MB of PEM', abort: true })
   .refine(
-    (s) => /^\s*(-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----\s*)+$/.test(s),
+    (s) => isPemCertificates(s),
     'PEM certificates (-----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----), nothing else',
   );
+
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]*)-----END CERTIFICATE-----/g;
+
+function isPemCertificates(s: string): boolean {
+  let blocks = 0;
+  const rest = s.replace(PEM_BLOCK, (_, body: string) => {
+    if (/[A-Za-z0-9+/]/.test(body)) blocks++;
+    return '';
+  });
+  return blocks > 0 && rest.trim() === '';
+}
 
 const targetCommon = {
   id: TargetId.describe('Stable id used in URLs, the CLI and policy rules.'),
@@ -61,10 +76,10 @@ export const PostgresTargetSpec = z.object({
     .enum(['disable', 'require', 'verify-full'])
     .default('disable')
     .describe(
-      "TLS to the database server: `require` encrypts without checking who answers; `verify-full` also checks the certificate chain (against `tlsCa`, or the system's trusted CAs) and that it names `host`.",
+      'TLS to the database server: `require` encrypts without checking who answers; `verify-full` also checks the certificate chain (against `tlsCa`, or else the CAs Node trusts: its bundled roots plus NODE_EXTRA_CA_CERTS) and that it names `host`.',
     ),
   tlsCa: PemCertificates.optional().describe(
-    "PEM certificate(s) of the CA that signs the database server's certificate (a private CA, such as a cloud provider's database CA bundle). Used with `tls: verify-full` only, instead of the system's trusted CAs.",
+    "PEM certificate(s) of the CA that signs the database server's certificate (a private CA, such as a cloud provider's database CA bundle). Used with `tls: verify-full` only, instead of the CAs Node trusts.",
   ),
 });
 

@@ -17,6 +17,18 @@ export function table(
   ].join('\n');
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters it removes
+const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text that came from a database or a server, made safe to print on a terminal: control
+ * characters (ESC, CR, BEL, C1) are shown as `\u001b` and so on instead of acting on the user's
+ * terminal (changing its title, writing the clipboard, overwriting lines). Newlines and tabs stay.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export interface Io {
   out(text: string): void;
   err(text: string): void;

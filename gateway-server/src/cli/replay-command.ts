@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { GatewayError, SqlRecordingLine } from '@sallyport/protocol';
 import { type Command, InvalidArgumentError } from 'commander';
 import { CliError } from './main';
-import { type Io, processIo } from './output';
+import { type Io, printable, processIo } from './output';
 import { resolveSession } from './session';
 
 /**
@@ -167,7 +167,13 @@ const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();
  * header, then each statement with its verdict, row count or error, and the end. A line this version
  * does not know is printed as it is.
  */
-async function printSql(lines: AsyncIterable<string>, io: Io): Promise<void> {
+async function printSql(lines: AsyncIterable<string>, terminalIo: Io): Promise<void> {
+  // Statements, errors and values come from users and the database: nothing in them may act on the
+  // terminal (a raw SSH replay, by contrast, is a terminal by design).
+  const io: Io = {
+    out: (text) => terminalIo.out(printable(text)),
+    err: (text) => terminalIo.err(printable(text)),
+  };
   for await (const raw of lines) {
     if (!raw.trim()) continue;
     let json: unknown;
@@ -207,7 +213,7 @@ async function printSql(lines: AsyncIterable<string>, io: Io): Promise<void> {
         break;
       case 'end':
         io.out(
-          `${l.at}  session ended: ${l.reason}${l.statements !== undefined ? ` (${l.statements} statements)` : ''}`,
+          `${l.at}  session ended: ${l.reason}${l.statements !== undefined ? ` (${l.statements} statement${l.statements === 1 ? '' : 's'})` : ''}`,
         );
         break;
     }

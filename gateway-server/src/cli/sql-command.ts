@@ -7,7 +7,7 @@ import {
 } from '@sallyport/protocol';
 import { type Command, CommanderError } from 'commander';
 import WebSocket from 'ws';
-import type { Io } from './output';
+import { type Io, printable } from './output';
 import { resolveSession } from './session';
 import { gatewayTlsHint } from './tls-hint';
 
@@ -58,7 +58,10 @@ interface ResultSet {
   truncated?: boolean;
 }
 
-export function registerSqlCommand(program: Command, io: Io, env: NodeJS.ProcessEnv) {
+export function registerSqlCommand(program: Command, terminalIo: Io, env: NodeJS.ProcessEnv) {
+  // What reaches stderr (messages, notices, errors quoting values) is made printable; stdout's CSV
+  // and JSON stay exact for scripts, and the table cleans its own cells.
+  const io: Io = { out: terminalIo.out, err: (text) => terminalIo.err(printable(text)) };
   program
     .command('sql')
     .description('Run SQL on a PostgreSQL target through the gateway (guarded, masked, audited)')
@@ -338,8 +341,8 @@ function csvCell(v: string | null): string {
 
 /** psql-like aligned table; NULL prints as empty. */
 function renderTable(set: ResultSet): string {
-  const names = set.columns.map((c) => c.name);
-  const cells = set.rows.map((r) => r.map((v) => (v === null ? '' : v.replace(/\r?\n/g, '\\n'))));
+  const names = set.columns.map((c) => printable(c.name));
+  const cells = set.rows.map((r) => r.map((v) => (v === null ? '' : printable(v.replace(/\r?\n/g, '\\n')))));
   const widths = names.map((n, i) => Math.max(n.length, ...cells.map((r) => (r[i] ?? '').length)));
   const line = (vals: string[]) =>
     vals

@@ -3,14 +3,14 @@ import { certificateProblem } from '../common/tls-errors';
 /**
  * What to do when the gateway's own certificate was refused, appended to the CLI's message. Node
  * reads extra CAs from NODE_EXTRA_CA_CERTS at start-up, for fetch and WebSockets alike, so that is
- * the one switch a private CA needs (there is no "skip verification" switch, on purpose).
+ * the one switch a private CA needs (Sallyport has no "skip verification" switch of its own, on purpose).
  */
 export function gatewayTlsHint(err: unknown): string {
   switch (certificateProblem(err)) {
     case undefined:
       return '';
     case 'untrusted':
-      return " (the gateway's certificate is not from a CA this machine trusts; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file)";
+      return " (the gateway's certificate is not from a CA Node trusts here; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file)";
     case 'wrong-name':
       return " (the gateway's certificate does not carry this host name: use a name it was issued for)";
     case 'out-of-date':

@@ -101,14 +101,14 @@ describe('the gateway over HTTPS', () => {
     expect(login.code).not.toBe(0);
     expect(login.err).toMatch(
       new RegExp(
-        `cannot reach the gateway at ${t.url.replace(/\./g, '\\.')}: unable to verify the first certificate \\(the gateway's certificate is not from a CA this machine trusts; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file\\)`,
+        `cannot reach the gateway at ${t.url.replace(/\./g, '\\.')}: unable to verify the first certificate \\(the gateway's certificate is not from a CA Node trusts here; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file\\)`,
       ),
     );
     // So does `sallyport sql`, with the session saved by the first test.
     const sql = await sallyport(['sql', 'demo', '-c', 'select 1'], { ca: false });
     expect(sql.code).not.toBe(0);
     expect(sql.err).toMatch(
-      /cannot reach the gateway(?:'s SQL channel)? at (?:https|wss):\/\/127\.0\.0\.1:\d+(?:\/api\/sql)?: unable to verify the first certificate \(the gateway's certificate is not from a CA this machine trusts; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file\)/,
+      /cannot reach the gateway(?:'s SQL channel)? at (?:https|wss):\/\/127\.0\.0\.1:\d+(?:\/api\/sql)?: unable to verify the first certificate \(the gateway's certificate is not from a CA Node trusts here; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file\)/,
     );
   });
 

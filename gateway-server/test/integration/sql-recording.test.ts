@@ -15,6 +15,8 @@ import {
 } from '@sallyport/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { main } from '../../src/cli/main';
+import type { Io } from '../../src/cli/output';
 import { demoCustomers, type RunningPostgres, startPostgres } from '../../src/devstack';
 import type { ActiveRecording } from '../../src/recording';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
@@ -435,6 +437,35 @@ describe('what a recording holds', () => {
       writeFileSync(fileOf(readSession), original);
     }
     expect((await recordingFetch(url, { headers })).status).toBe(200);
+  });
+
+  it('is replayed by `sallyport replay`, with nothing in it acting on the terminal', async () => {
+    const s = await openSql(await grant('read'));
+    await s.run('select count(*) from customers', 'count');
+    // The error quotes the value: an escape sequence that would set the terminal's title.
+    await s.run(String.raw`select (E'\x1b]0;owned\x07')::int`, 'title');
+    await endSession(s);
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: Io = { out: (x) => void out.push(x), err: (x) => void err.push(x) };
+    const home = mkdtempSync(path.join(tmpdir(), 'sallyport-replay-home-'));
+    try {
+      const code = await main(['replay', s.ready.sessionId], io, {
+        SALLYPORT_HOME: home,
+        SALLYPORT_GATEWAY: t.url,
+        SALLYPORT_TOKEN: token,
+      });
+      expect(code, err.join('\n')).toBe(0);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+    const text = out.join('\n');
+    recordTranscript('cli', text);
+    expect(text).toContain(`session ${s.ready.sessionId}: alice on demo (read, read-only)`);
+    expect(text).toMatch(/\[allow\] select count\(\*\) from customers\n {4}-> SELECT, 1 row, \d+ ms/);
+    expect(text).toContain('-> error 22P02: invalid input syntax for type integer: "\\u001b]0;owned\\u0007"');
+    expect(text).not.toContain('\u001b');
+    expect(text).toMatch(/session ended: the client disconnected \(\d+ statements?\)/);
   });
 });
 

@@ -9,10 +9,12 @@
 //   - disable is refused by the server.
 // Every refusal says why, and none shows the target's password.
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { main } from '../../src/cli/main';
 import type { Io } from '../../src/cli/output';
 import { demoCustomers, type RunningPostgres, startPostgres } from '../../src/devstack';
@@ -28,6 +30,9 @@ let pki: TestPki;
 let t: TestGateway;
 let token: string;
 let home: string;
+/** A TCP relay in front of PostgreSQL that notes the first 8 bytes of every connection. */
+let relay: net.Server;
+const openings: string[] = [];
 
 beforeAll(async () => {
   // The certificate names 127.0.0.1 only: `localhost` is a name it does not carry.
@@ -35,6 +40,24 @@ beforeAll(async () => {
   pgServer = await startPostgres({ seedDemo: true });
   registerSecret(pgServer.password);
   await enableServerTls(pgServer, pki, { only: true });
+  relay = net.createServer((client) => {
+    const upstream = net.connect({ host: pgServer.host, port: pgServer.port });
+    client.once('data', (first: Buffer) => {
+      openings.push(first.subarray(0, 8).toString('hex'));
+      upstream.write(first);
+      client.pipe(upstream).pipe(client);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end);
+    upstream.on('error', end);
+    client.on('close', end);
+    upstream.on('close', end);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const relayPort = (relay.address() as net.AddressInfo).port;
   const target = (id: string, extra: Parameters<typeof postgresTarget>[1]) =>
     postgresTarget(pgServer, { id, labels: { env: 'tls-test' }, ...extra });
   t = await startTestGateway({
@@ -47,6 +70,7 @@ beforeAll(async () => {
         target('pg-system-ca', { tls: 'verify-full' }),
         target('pg-wrong-name', { tls: 'verify-full', tlsCa: pki.caPem, host: 'localhost' }),
         target('pg-plain', { tls: 'disable' }),
+        target('pg-relayed', { tls: 'verify-full', tlsCa: pki.caPem, port: relayPort }),
       ],
       access: {
         rules: [
@@ -73,6 +97,7 @@ beforeAll(async () => {
     'pg-system-ca',
     'pg-wrong-name',
     'pg-plain',
+    'pg-relayed',
   ]) {
     const out = await api.requestAccess({ targetId, level: 'read', duration: '1h', reason: REASON });
     expect(out.outcome).toBe('granted');
@@ -81,6 +106,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.stop();
+  await new Promise((resolve) => (relay ? relay.close(resolve) : resolve(undefined)));
   await pgServer?.stop();
   pki?.remove();
   if (home) rmSync(home, { recursive: true, force: true });
@@ -134,7 +160,7 @@ describe('TLS to PostgreSQL targets', () => {
     const system = await sql('pg-system-ca', 'select 1');
     expect(system.code).not.toBe(0);
     expect(system.err).toMatch(
-      /could not connect to target pg-system-ca: unable to verify the first certificate \(tls: verify-full; the server's certificate is not from a CA this machine trusts: give its CA as the target's tlsCa\)/,
+      /could not connect to target pg-system-ca: unable to verify the first certificate \(tls: verify-full; the server's certificate is not from a CA the gateway trusts: give its CA as the target's tlsCa\)/,
     );
 
     const name = await sql('pg-wrong-name', 'select 1');
@@ -148,6 +174,46 @@ describe('TLS to PostgreSQL targets', () => {
     const plain = await sql('pg-plain', 'select 1');
     expect(plain.code).not.toBe(0);
     expect(plain.err).toMatch(/could not connect to target pg-plain: .*no encryption/i);
+  });
+
+  it('cancels over TLS too: the cancel key never crosses the network in clear text', async () => {
+    const grants = await t.client(token).grants({ status: 'active' });
+    const grantId = grants.find((g) => g.targetId === 'pg-relayed')?.id;
+    expect(grantId).toBeDefined();
+    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/api/sql`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const frames: Array<{ type: string; id?: string }> = [];
+    const seen = (type: string) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no ${type} frame; got ${frames.map((f) => f.type)}`)),
+          20_000,
+        );
+        const check = () => {
+          if (!frames.some((f) => f.type === type)) return;
+          clearTimeout(timer);
+          ws.off('message', check);
+          resolve();
+        };
+        ws.on('message', check);
+        check();
+      });
+    ws.on('message', (d) => frames.push(JSON.parse(String(d))));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const before = openings.length;
+    ws.send(JSON.stringify({ type: 'open', targetId: 'pg-relayed', grantId }));
+    await seen('ready');
+    ws.send(JSON.stringify({ type: 'run', id: 'sleepy', sql: 'select pg_sleep(30)' }));
+    // Let the statement reach the server before cancelling it.
+    await new Promise((r) => setTimeout(r, 300));
+    ws.send(JSON.stringify({ type: 'cancel', id: 'sleepy' }));
+    await seen('cancelled');
+    ws.close();
+    // The session's connection and the cancel request's: both opened with an SSLRequest, never
+    // with a plain CancelRequest (00000010 04d2162e).
+    const sslRequest = '0000000804d2162f';
+    expect(openings.slice(before)).toEqual([sslRequest, sslRequest]);
   });
 
   it('is what the server enforces: a plain client is refused, a verifying one gets in', async () => {

@@ -878,4 +878,26 @@ describe('the sallyport sql command', () => {
     const noGrant = await cli(['sql', 'nosuch', '-c', 'select 1']);
     expect(noGrant.code).not.toBe(0);
   });
+
+  it("does not pass the database's control characters on to the terminal", async () => {
+    await grant('read');
+    // A value that would set the terminal's title, in a column name, a cell, a notice and an error.
+    const title = String.raw`E'\x1b]0;owned\x07'`;
+    const table = await cli(['sql', 'demo', '-c', `select ${title} as "t\u001b[31m", 'plain' as p`]);
+    expect(table.code, table.err).toBe(0);
+    expect(table.out).not.toContain('\u001b');
+    expect(table.out).not.toContain('\u0007');
+    expect(table.out).toContain('\\u001b]0;owned\\u0007');
+    expect(table.out).toContain('t\\u001b[31m');
+    const notice = await cli(['sql', 'demo', '-c', `select noisy(1, ${title})`, '--format', 'csv']);
+    expect(notice.code, notice.err).toBe(0);
+    expect(notice.err.split('\n')[0]).toBe('NOTICE:  \\u001b]0;owned\\u0007 1');
+    const error = await cli(['sql', 'demo', '-c', `select (${title})::int`]);
+    expect(error.code).toBe(1);
+    expect(error.err).toContain('invalid input syntax for type integer: "\\u001b]0;owned\\u0007"');
+    expect(error.err).not.toContain('\u001b');
+    // Scripts get the exact bytes: CSV and JSON are not rewritten.
+    const csv = await cli(['sql', 'demo', '-c', `select ${title} as v`, '--format', 'csv']);
+    expect(csv.out).toBe('v\n\u001b]0;owned\u0007');
+  });
 });

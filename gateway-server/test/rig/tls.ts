@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import type { RunningPostgres } from '../../src/devstack/postgres';
 import { adminClient } from './postgres';
 
@@ -144,5 +145,25 @@ export async function enableServerTls(server: RunningPostgres, pki: TestPki, opt
     await admin.query('select pg_reload_conf()');
   } finally {
     await admin.end();
+  }
+  // pg_reload_conf() only signals the server: wait until new connections see the new settings.
+  const attempt = async (ssl: pg.ClientConfig['ssl']) => {
+    const c = new pg.Client({ ...server, ssl });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await c.end().catch(() => {});
+    }
+  };
+  for (let i = 0; ; i++) {
+    const tlsWorks = await attempt({ ca: pki.caPem });
+    const plainRefused = !opts.only || !(await attempt(false));
+    if (tlsWorks && plainRefused) return;
+    if (i === 100) throw new Error('enableServerTls: the server did not take the TLS settings within 10 s');
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

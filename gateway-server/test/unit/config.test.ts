@@ -182,6 +182,17 @@ describe('config', () => {
     it("is checked the same way in the admin API's target body", () => {
       const body = { id: 'db', kind: 'postgres', host: 'h', user: 'u', database: 'd' };
       expect(TargetInput.safeParse({ ...body, tls: 'verify-full', tlsCa: pem }).success).toBe(true);
+      // A bundle with Windows line ends passes; anything beside the certificates does not.
+      const bundle = pem.replace(/\n/g, '\r\n').repeat(25);
+      expect(TargetInput.safeParse({ ...body, tls: 'verify-full', tlsCa: bundle }).success).toBe(true);
+      for (const extra of ['# comment', '-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----']) {
+        expect(TargetInput.safeParse({ ...body, tls: 'verify-full', tlsCa: bundle + extra }).success).toBe(
+          false,
+        );
+      }
+      expect(
+        TargetInput.safeParse({ ...body, tls: 'verify-full', tlsCa: 'x'.repeat(1_000_001) }).error?.issues,
+      ).toEqual([expect.objectContaining({ message: 'at most 1 MB of PEM' })]);
       const wrong = TargetInput.safeParse({ ...body, tls: 'require', tlsCa: pem });
       expect(wrong.success).toBe(false);
       expect(wrong.error?.issues[0]).toMatchObject({

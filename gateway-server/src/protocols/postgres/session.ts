@@ -62,6 +62,7 @@
 
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { AccessLevel, SqlColumn, SqlServerMessage } from '@sallyport/protocol';
 import pg from 'pg';
 import type { ReviewOutcome } from '../../access/reviews';
@@ -145,6 +146,14 @@ export interface SqlTarget {
   tlsCa?: string;
 }
 
+/** TLS options for connections to the target: the session's and each cancel request's. */
+function sslOptionsFor(target: SqlTarget): false | tls.ConnectionOptions {
+  if (target.tls === 'disable') return false;
+  if (target.tls === 'require') return { rejectUnauthorized: false };
+  // The name checked (and SNI) comes from host; an IP is checked against the IP SANs.
+  return { rejectUnauthorized: true, ...(target.tlsCa ? { ca: target.tlsCa } : {}) };
+}
+
 /** What an operator can do about a refused certificate, said once where it happens. */
 function tlsHint(err: unknown, target: SqlTarget): string {
   switch (certificateProblem(err)) {
@@ -157,7 +166,7 @@ function tlsHint(err: unknown, target: SqlTarget): string {
     case 'untrusted':
       return target.tlsCa
         ? ` (tls: verify-full; the target's tlsCa did not vouch for the server's certificate)`
-        : ` (tls: verify-full; the server's certificate is not from a CA this machine trusts: give its CA as the target's tlsCa)`;
+        : ` (tls: verify-full; the server's certificate is not from a CA the gateway trusts: give its CA as the target's tlsCa)`;
   }
 }
 
@@ -259,6 +268,8 @@ const RAW_TEXT = {
 };
 
 const CANCEL_REQUEST_CODE = 80877102;
+/** SSLRequest: length 8, code 80877103. */
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 /** What PostgreSQL itself answers for SQL its grammar rejects (the guard uses the same grammar). */
 const SYNTAX_ERROR_SQLSTATE = '42601';
 const CLOSE_WAIT_MS = 3000;
@@ -347,13 +358,7 @@ export class SqlSession {
       user: target.user,
       database: target.database,
       password: opts.password,
-      ssl:
-        target.tls === 'disable'
-          ? false
-          : target.tls === 'require'
-            ? { rejectUnauthorized: false }
-            : // pg sets the name to check (and SNI) from host; an IP is checked against the IP SANs.
-              { rejectUnauthorized: true, ...(target.tlsCa ? { ca: target.tlsCa } : {}) },
+      ssl: sslOptionsFor(target),
       application_name: `sallyport:${opts.actor.username}`.replace(/[^\x20-\x7e]/g, '?').slice(0, 63),
       connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
       keepAlive: true,
@@ -1333,16 +1338,37 @@ export class SqlSession {
     packet.writeInt32BE(keys.processID, 8);
     packet.writeInt32BE(keys.secretKey, 12);
     const { host, port } = this.opts.target;
+    const ssl = sslOptionsFor(this.opts.target);
     return new Promise<void>((resolve) => {
       const sock = net.connect({ host, port });
+      let secure: tls.TLSSocket | undefined;
       const done = () => {
+        secure?.destroy();
         sock.destroy();
         resolve();
       };
       sock.setTimeout(5000, done);
-      sock.once('connect', () => sock.end(packet));
       sock.once('error', done);
       sock.once('close', done);
+      sock.once('connect', () => {
+        if (!ssl) return void sock.end(packet);
+        // Over TLS like the session itself (as libpq does): the cancel key does not cross the
+        // network in clear text, and only the verified server gets it. No TLS, no cancel.
+        sock.write(SSL_REQUEST);
+        sock.once('data', (answer: Buffer) => {
+          if (answer[0] !== 0x53) return done(); // 'S': the server agreed to TLS
+          secure = tls.connect({
+            socket: sock,
+            ...ssl,
+            host,
+            ...(net.isIP(host) ? {} : { servername: host }),
+          });
+          secure.setTimeout(5000, done);
+          secure.once('secureConnect', () => secure?.end(packet));
+          secure.once('error', done);
+          secure.once('close', done);
+        });
+      });
     });
   }
 }
