@@ -87,9 +87,12 @@ export const PostgresTargetSpec = z.object({
  * A CA given for a connection that would not use it is a mistake worth saying: with `require` the
  * certificate is not checked at all, so the CA would look like protection it is not.
  */
-export function tlsCaProblem(t: { kind: string; tls?: string; tlsCa?: string }): string | undefined {
-  if (t.kind !== 'postgres' || t.tlsCa === undefined || t.tls === 'verify-full') return undefined;
-  return `tlsCa is only used with tls: verify-full (this target has tls: ${t.tls ?? 'disable'}, which does not check the server's certificate)`;
+export function tlsCaProblem(
+  t: { kind: string; tls?: string },
+  given: { field: 'tlsCa' | 'tlsCaFile'; value: string | undefined },
+): string | undefined {
+  if (t.kind !== 'postgres' || given.value === undefined || t.tls === 'verify-full') return undefined;
+  return `${given.field} is only used with tls: verify-full (this target has tls: ${t.tls ?? 'disable'}, which does not check the server's certificate)`;
 }
 
 /** Admin API body for creating or replacing a target. */
@@ -99,7 +102,7 @@ export const TargetInput = z
     PostgresTargetSpec.extend({ credential: CredentialInput.optional() }).strict(),
   ])
   .superRefine((t, ctx) => {
-    const problem = tlsCaProblem(t);
+    const problem = tlsCaProblem(t, { field: 'tlsCa', value: t.kind === 'postgres' ? t.tlsCa : undefined });
     if (problem) ctx.addIssue({ code: 'custom', path: ['tlsCa'], message: problem });
   });
 export type TargetInput = z.infer<typeof TargetInput>;

@@ -437,14 +437,12 @@ export const GatewayConfig = z
             message: 'give only one of tlsCa, tlsCaFile',
           });
         }
-        const problem = tlsCaProblem({ ...t, tlsCa: t.tlsCa ?? t.tlsCaFile });
-        if (problem) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['targets', i, t.tlsCaFile !== undefined ? 'tlsCaFile' : 'tlsCa'],
-            message: problem.replace('tlsCa is', t.tlsCaFile !== undefined ? 'tlsCaFile is' : 'tlsCa is'),
-          });
-        }
+        const given =
+          t.tlsCaFile !== undefined
+            ? ({ field: 'tlsCaFile', value: t.tlsCaFile } as const)
+            : ({ field: 'tlsCa', value: t.tlsCa } as const);
+        const problem = tlsCaProblem(t, given);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['targets', i, given.field], message: problem });
       }
       if (cfg.demo.postgres && t.id === 'demo-postgres') {
         ctx.addIssue({
