@@ -14,13 +14,8 @@ import { buildApi } from './api/server';
 import { createLedger, type Ledger } from './audit';
 import type { GatewayConfig, TargetConfig } from './config/schema';
 import { startDemoTargets } from './demo';
-import {
-  createTokenVerifier,
-  type DevClient,
-  type RunningDevProvider,
-  startDevProvider,
-  type TokenVerifier,
-} from './identity';
+import { createTokenVerifier, type DevClient, type RunningDevProvider, type TokenVerifier } from './identity';
+import { startDevProviderThread } from './identity/dev-provider-thread';
 import { createMasker } from './masking';
 import { hubNotifier, NotificationHub } from './notify/hub';
 import { createWebhookDispatcher } from './notify/webhooks';
@@ -292,13 +287,16 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
           groups: ['developers', 'ci'],
         },
       ];
-      const running = await startDevProvider({
-        host: dp.host,
-        port: dp.port,
-        audience: config.identity.audience,
-        allowNonLoopback: dp.allowNonLoopback,
-        clients,
-      });
+      const running = await startDevProviderThread(
+        {
+          host: dp.host,
+          port: dp.port,
+          audience: config.identity.audience,
+          allowNonLoopback: dp.allowNonLoopback,
+          clients,
+        },
+        { onExit: (err) => log.error({ err: err.message }, 'the development identity provider stopped') },
+      );
       cleanups.push(() => running.stop());
       devProvider = { ...running, clients };
       issuer = running.issuer;

@@ -109,6 +109,8 @@ export interface RunningDevProvider {
   audience: string;
   /** The RFC 8707 resource indicator bound to `audience` (absolute URI). Clients need not send it. */
   resourceIndicator: string;
+  /** The worker thread it runs on (startDevProviderThread); absent when it shares the caller's. */
+  threadId?: number;
   stop(): Promise<void>;
 }
 
