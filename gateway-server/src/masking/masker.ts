@@ -537,11 +537,24 @@ class MaskerImpl implements Masker {
     return out + raw.slice(rawPos, rawIndex(v, cut - base));
   }
 
+  /**
+   * The last text masked and its result: a statement's text is masked for the recording's batch
+   * line, its ledger entry and its statement line, one after the other. Frozen, being shared.
+   */
+  private lastText: { text: string; result: TextMaskResult } | undefined;
+
   maskText(text: string): TextMaskResult {
+    const last = this.lastText;
+    if (last?.text === text) return last.result;
     const v = toView(text, true);
     const spans = this.detect(v.view);
-    if (spans.length === 0) return { text, masked: false, reasons: [] };
-    return { text: this.render(text, v, spans, 0, v.view.length), masked: true, reasons: reasonsOf(spans) };
+    const result: TextMaskResult =
+      spans.length === 0
+        ? { text, masked: false, reasons: [] }
+        : { text: this.render(text, v, spans, 0, v.view.length), masked: true, reasons: reasonsOf(spans) };
+    Object.freeze(result.reasons);
+    this.lastText = { text, result: Object.freeze(result) };
+    return result;
   }
 
   createStream(options: StreamOptions = {}): TextStreamMasker {

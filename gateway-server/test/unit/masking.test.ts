@@ -339,6 +339,22 @@ describe('derived values', () => {
     expect(r.reasons).toEqual(['detector:email', 'detector:card', 'detector:aws-access-key']);
     expect(masker.maskText('nothing to see')).toEqual({ text: 'nothing to see', masked: false, reasons: [] });
   });
+
+  it('maskText answers a repeated text the same, and the text after it afresh', () => {
+    const m = createMasker({}, KEY);
+    const a = "select * from customers where email = 'bob@example.com'";
+    const b = "select * from customers where id = 7 and email = 'eve@example.com'";
+    const first = m.maskText(a);
+    expect(m.maskText(a)).toEqual(first);
+    expect(first.text).not.toContain('bob@');
+    const other = m.maskText(b);
+    expect(other.text).not.toContain('eve@');
+    expect(other.text).toContain('id = 7');
+    expect(m.maskText('plain')).toEqual({ text: 'plain', masked: false, reasons: [] });
+    expect(m.maskText(a).text).toBe(first.text);
+    // Shared results cannot be changed by one caller for the next.
+    expect(() => (m.maskText(a).reasons as string[]).push('x')).toThrow();
+  });
 });
 
 // ----------------------------------------------------------------- streams
