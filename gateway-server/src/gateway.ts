@@ -24,6 +24,7 @@ import { createMetrics } from './observability/metrics';
 import { createRecordingCatalog, type RecordingCatalog } from './recording';
 import { createSealer, loadMasterKey, MasterKeyError, type Sealer, UnsealError } from './secrets';
 import { openStore, type Store } from './store/db';
+import { changedFacts, targetFacts } from './targets/audit-facts';
 import { createTargetRepository, type TargetRepository } from './targets/repository';
 
 export interface StartOptions {
@@ -108,6 +109,46 @@ function consoleClientFor(config: GatewayConfig, env: NodeJS.ProcessEnv) {
   const c = config.identity.console;
   const clientSecret = secret ?? c?.clientSecret;
   return c && clientSecret ? { clientId: c.clientId, clientSecret } : undefined;
+}
+
+/**
+ * Writes the config file's targets to the store and, in the same transaction, records what changed
+ * since the last start: `target.created` for a new one, `target.updated` naming the facts that
+ * changed (TLS mode, CA bundle, host key, address, labels…). Credentials from the file are not
+ * compared: they are sealed afresh on every start.
+ */
+async function syncConfigTargets(
+  store: Store,
+  targets: TargetRepository,
+  ledger: Ledger,
+  inputs: TargetInput[],
+) {
+  await store.db.transaction().execute(async (trx) => {
+    const before = new Map((await targets.list(trx)).map((t) => [t.id, t]));
+    await targets.upsertMany(inputs, 'config', trx);
+    const synced = new Set(inputs.map((t) => t.id));
+    const events = [];
+    for (const t of await targets.list(trx)) {
+      if (!synced.has(t.id)) continue;
+      const prev = before.get(t.id);
+      const facts = targetFacts(t);
+      const changed = prev ? changedFacts(targetFacts(prev), facts) : [];
+      if (prev && changed.length === 0 && prev.source === 'config') continue;
+      events.push({
+        kind: prev ? 'target.updated' : 'target.created',
+        actor: 'sallyport',
+        actorKind: 'system' as const,
+        subject: t.id,
+        targetId: t.id,
+        data: {
+          source: 'config',
+          ...facts,
+          ...(prev ? { changed, ...(prev.source !== 'config' ? { previousSource: prev.source } : {}) } : {}),
+        },
+      });
+    }
+    await ledger.appendMany(events, trx);
+  });
 }
 
 /** Removes targets of `source` that the current configuration no longer defines, each audited. */
@@ -323,7 +364,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 
     // Config targets are the source of truth for themselves: synced on every start,
     // and removed from the store when they leave the file.
-    await targets.upsertMany(config.targets.map(targetFromConfig), 'config');
+    await syncConfigTargets(store, targets, ledger, config.targets.map(targetFromConfig));
     await pruneTargets(targets, ledger, 'config', new Set(config.targets.map((t) => t.id)));
 
     if (!config.demo.postgres && !config.demo.ssh) await pruneTargets(targets, ledger, 'demo', new Set());

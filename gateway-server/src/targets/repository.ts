@@ -1,12 +1,18 @@
 import type { CredentialInput, TargetInput, TargetView } from '@sallyport/protocol';
-import { sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Sealer } from '../secrets';
 import type { Store } from '../store/db';
-import type { TargetRow } from '../store/tables';
+import type { Database, TargetRow } from '../store/tables';
 import { hostKeyFingerprint } from './host-key';
 
-/** Everything about a target except the secret; what the API and policy see. */
-export type TargetRecord = Omit<TargetRow, 'credential_sealed'> & { has_credential: boolean };
+/**
+ * Everything about a target except the secret; what the API and policy see. The CA bundle (up to
+ * 1 MB) stays out, with its SHA-256 in its place: it is read only where a session connects (tlsCa).
+ */
+export type TargetRecord = Omit<TargetRow, 'credential_sealed' | 'tls_ca'> & {
+  has_credential: boolean;
+  tls_ca_sha256: string | null;
+};
 
 /** The secret, unsealed, for the protocol layer only. Never serialised. */
 export interface TargetCredential {
@@ -32,7 +38,6 @@ const publicColumns = [
   'user_name',
   'database_name',
   'tls',
-  'tls_ca',
   'host_key',
   'labels',
   'source',
@@ -59,7 +64,8 @@ export function toTargetView(t: TargetRecord, access: TargetView['access'] = { s
 }
 
 export interface TargetRepository {
-  list(): Promise<TargetRecord[]>;
+  /** Inside a transaction, pass it (the start-up sync reads, writes and audits in one). */
+  list(trx?: Transaction<Database>): Promise<TargetRecord[]>;
   get(id: string): Promise<TargetRecord | undefined>;
   /** Creates or replaces. A missing credential keeps the stored one (credentials are write-only). */
   upsert(input: TargetInput, source: TargetRow['source']): Promise<TargetRecord>;
@@ -68,9 +74,15 @@ export interface TargetRepository {
    * config targets: one by one, 5,000 targets took 15–50 s). Same rules: a missing credential keeps
    * the stored one.
    */
-  upsertMany(inputs: readonly TargetInput[], source: TargetRow['source']): Promise<void>;
+  upsertMany(
+    inputs: readonly TargetInput[],
+    source: TargetRow['source'],
+    trx?: Transaction<Database>,
+  ): Promise<void>;
   remove(id: string): Promise<boolean>;
   credential(id: string): Promise<TargetCredential | undefined>;
+  /** The PEM bundle a `verify-full` PostgreSQL target's certificate is checked against, if it has one. */
+  tlsCa(id: string): Promise<string | undefined>;
 }
 
 /** Rows per INSERT in upsertMany (14 parameters each, well under PostgreSQL's 65,535). */
@@ -101,28 +113,31 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
     return { values, sealed };
   };
   const withFlag = (
-    rows: Array<Omit<TargetRow, 'credential_sealed'> & { has_credential: unknown }>,
+    rows: Array<Omit<TargetRecord, 'has_credential'> & { has_credential: unknown }>,
   ): TargetRecord[] => rows.map((r) => ({ ...r, has_credential: Boolean(r.has_credential) }));
-  const selectPublic = () =>
-    db
+  const selectPublic = (on: Kysely<Database> = db) =>
+    on
       .selectFrom('targets')
       .select(publicColumns)
-      .select((eb) => eb('credential_sealed', 'is not', null).as('has_credential'));
+      .select((eb) => eb('credential_sealed', 'is not', null).as('has_credential'))
+      .select(sql<string | null>`encode(sha256(convert_to(tls_ca, 'UTF8')), 'hex')`.as('tls_ca_sha256'));
 
   return {
-    async list() {
-      return withFlag(await selectPublic().orderBy('id').execute());
+    async list(trx) {
+      return withFlag(await selectPublic(trx).orderBy('id').execute());
     },
     async get(id) {
       const row = await selectPublic().where('id', '=', id).executeTakeFirst();
       return row ? withFlag([row])[0] : undefined;
     },
-    async upsertMany(inputs, source) {
+    async upsertMany(inputs, source, outer) {
       const rows = inputs.map((input) => {
         const { values, sealed } = rowOf(input, source);
         return { ...values, credential_sealed: sealed ?? null };
       });
-      await db.transaction().execute(async (trx) => {
+      const inTransaction = (fn: (trx: Transaction<Database>) => Promise<void>) =>
+        outer ? fn(outer) : db.transaction().execute(fn);
+      await inTransaction(async (trx) => {
         for (let i = 0; i < rows.length; i += UPSERT_BATCH) {
           await trx
             .insertInto('targets')
@@ -182,6 +197,11 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
       if (!row) throw new TargetNotFoundError(id);
       if (!row.credential_sealed) return undefined;
       return JSON.parse(sealer.open(row.credential_sealed, `target:${id}`)) as TargetCredential;
+    },
+    async tlsCa(id) {
+      const row = await db.selectFrom('targets').select('tls_ca').where('id', '=', id).executeTakeFirst();
+      if (!row) throw new TargetNotFoundError(id);
+      return row.tls_ca ?? undefined;
     },
   };
 }

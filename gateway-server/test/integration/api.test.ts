@@ -1,4 +1,5 @@
 // The HTTP API and event socket against a real gateway and a real identity provider.
+import { createHash } from 'node:crypto';
 import type { GatewayError, TargetInput } from '@sallyport/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -151,8 +152,52 @@ describe('targets', () => {
 
     await admin.deleteTarget('api-ssh');
     await expect(admin.target('api-ssh')).rejects.toMatchObject({ status: 404 });
-    const kinds = (await t.gw.ledger.list({ targetId: 'api-ssh' })).map((e) => `${e.kind}:${e.actor}`);
+    const events = await t.gw.ledger.list({ targetId: 'api-ssh' });
+    const kinds = events.map((e) => `${e.kind}:${e.actor}`);
     expect(kinds).toEqual(['target.created:carol', 'target.updated:carol', 'target.deleted:carol']);
+    expect(events[0]!.data).toMatchObject({
+      kind: 'ssh',
+      hostKeyFingerprint: created.hostKeyFingerprint,
+      credentialSet: true,
+    });
+    expect(events[1]!.data).toMatchObject({
+      labels: { env: 'prod' },
+      changed: ['labels'],
+      credentialSet: false,
+    });
+    expect(JSON.stringify(events)).not.toContain(SECRET_PASSWORD);
+  });
+
+  it("audits a PostgreSQL target's TLS mode and CA: the bundle's SHA-256, never the bundle", async () => {
+    const admin = t.client(carol);
+    const ca = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUJ3\n-----END CERTIFICATE-----\n';
+    const base = {
+      id: 'api-pg',
+      kind: 'postgres',
+      host: 'db.internal',
+      user: 'app',
+      database: 'app',
+    } as const;
+    await admin.createTarget({ ...base, tls: 'verify-full', tlsCa: ca } as TargetInput);
+    expect(await t.gw.targets.tlsCa('api-pg')).toBe(ca);
+    const listed = (await t.gw.targets.list()).find((x) => x.id === 'api-pg');
+    expect(listed).not.toHaveProperty('tls_ca');
+    expect(listed?.tls_ca_sha256).toBe(createHash('sha256').update(ca).digest('hex'));
+
+    await admin.putTarget({ ...base, tls: 'require' } as TargetInput);
+    await admin.deleteTarget('api-pg');
+    const events = await t.gw.ledger.list({ targetId: 'api-pg' });
+    expect(events.map((e) => e.kind)).toEqual(['target.created', 'target.updated', 'target.deleted']);
+    expect(events[0]!.data).toMatchObject({
+      tls: 'verify-full',
+      tlsCaSha256: createHash('sha256').update(ca).digest('hex'),
+    });
+    expect(events[1]!.data).toMatchObject({
+      tls: 'require',
+      tlsCaSha256: null,
+      changed: ['tls', 'tlsCaSha256'],
+    });
+    expect(JSON.stringify(events)).not.toContain('MIIBszCCAVmgAwIBAgIUJ3');
   });
 
   it('refuses admin calls from non-admins and changes to config targets', async () => {

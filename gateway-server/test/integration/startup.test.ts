@@ -1,6 +1,6 @@
 // Starting the gateway: the master key, an identity provider that is not there yet, config
 // validation through the CLI, and what a restart does to the store.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -329,39 +329,108 @@ describe('sallyport config check', () => {
 });
 
 describe('config targets across restarts', () => {
-  it('syncs config targets into the store on every start', async () => {
+  it('syncs config targets into the store on every start, and audits what changed', async () => {
     const dataDir = dir('sync');
     const masterKey = randomBytes(32).toString('base64');
-    const target = (host: string, password: string) => ({
+    const ca = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUJ3\n-----END CERTIFICATE-----\n';
+    const target = (
+      host: string,
+      password: string,
+      tls: { tls: 'verify-full'; tlsCa: string } | { tls: 'require' },
+    ) => ({
       id: 'cfg-db',
       kind: 'postgres' as const,
       host,
       user: 'app',
       database: 'app',
       credential: { password },
+      ...tls,
     });
+    const targetEvents = async (t: TestGateway) =>
+      (await t.gw.ledger.list({ kind: 'target.*' })).map((e) => ({
+        kind: e.kind,
+        actor: e.actor,
+        data: e.data,
+      }));
 
     const first = track(
       await startTestGateway({
         dataDir,
         masterKey,
-        config: { targets: [target('old.internal', 'pw-first-start-Xy12')] },
+        config: {
+          targets: [target('old.internal', 'pw-first-start-Xy12', { tls: 'verify-full', tlsCa: ca })],
+        },
       }),
     );
-    expect(await first.gw.targets.get('cfg-db')).toMatchObject({ host: 'old.internal', source: 'config' });
+    expect(await first.gw.targets.get('cfg-db')).toMatchObject({
+      host: 'old.internal',
+      source: 'config',
+      tls: 'verify-full',
+      tls_ca_sha256: createHash('sha256').update(ca).digest('hex'),
+    });
+    expect(await first.gw.targets.tlsCa('cfg-db')).toBe(ca);
+    expect(await targetEvents(first)).toEqual([
+      {
+        kind: 'target.created',
+        actor: 'sallyport',
+        data: {
+          source: 'config',
+          kind: 'postgres',
+          host: 'old.internal',
+          port: 5432,
+          user: 'app',
+          database: 'app',
+          labels: {},
+          tls: 'verify-full',
+          tlsCaSha256: createHash('sha256').update(ca).digest('hex'),
+        },
+      },
+    ]);
     await first.stop();
 
+    // Verification turned down in the file: the ledger says so at the next start.
     const second = track(
       await startTestGateway({
         dataDir,
         masterKey,
-        config: { targets: [target('new.internal', 'pw-second-start-Zq34')] },
+        config: { targets: [target('new.internal', 'pw-second-start-Zq34', { tls: 'require' })] },
       }),
     );
     const stored = await second.gw.targets.get('cfg-db');
-    expect(stored).toMatchObject({ host: 'new.internal', source: 'config', has_credential: true });
+    expect(stored).toMatchObject({
+      host: 'new.internal',
+      source: 'config',
+      has_credential: true,
+      tls_ca_sha256: null,
+    });
     expect(await second.gw.targets.credential('cfg-db')).toEqual({ password: 'pw-second-start-Zq34' });
     expect((await second.gw.targets.list()).map((t) => t.id)).toEqual(['cfg-db']);
+    const events = await targetEvents(second);
+    expect(events).toHaveLength(2);
+    expect(events[1]).toEqual({
+      kind: 'target.updated',
+      actor: 'sallyport',
+      data: expect.objectContaining({
+        source: 'config',
+        host: 'new.internal',
+        tls: 'require',
+        tlsCaSha256: null,
+        changed: ['host', 'tls', 'tlsCaSha256'],
+      }),
+    });
+    await second.stop();
+
+    // Nothing changed: nothing new in the ledger (the credential is not compared).
+    const third = track(
+      await startTestGateway({
+        dataDir,
+        masterKey,
+        config: { targets: [target('new.internal', 'pw-second-start-Zq34', { tls: 'require' })] },
+      }),
+    );
+    expect(await targetEvents(third)).toHaveLength(2);
+    expect(JSON.stringify(await third.gw.ledger.list())).not.toContain('MIIBszCCAVmgAwIBAgIUJ3');
+    expect((await third.gw.ledger.verify()).ok).toBe(true);
   });
 
   it('takes SALLYPORT_TARGET_<ID>_PASSWORD / _PRIVATE_KEY from the environment', async () => {

@@ -202,6 +202,7 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
         if (session) void session.close(reason, 'error');
       };
       try {
+        const tlsCa = target.tls_ca_sha256 ? await ctx.targets.tlsCa(target.id) : undefined;
         session = await SqlSession.open({
           sessionId,
           target: {
@@ -211,7 +212,7 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
             user: target.user_name,
             database: target.database_name,
             tls: (target.tls ?? 'disable') as 'disable' | 'require' | 'verify-full',
-            ...(target.tls_ca ? { tlsCa: target.tls_ca } : {}),
+            ...(tlsCa ? { tlsCa } : {}),
           },
           password: credential?.password,
           grant: { id: grant.id, level: level.data },

@@ -2,6 +2,7 @@ import { TargetId, TargetInput, type TargetList, type TargetView } from '@sallyp
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { principalMatches, targetMatches } from '../../policy';
+import { changedFacts, targetFacts } from '../../targets/audit-facts';
 import { type TargetRecord, toTargetView } from '../../targets/repository';
 import { callerOf, requireCaller, requireRole } from '../auth';
 import type { ApiContext, Caller } from '../context';
@@ -59,10 +60,7 @@ export function targetRoutes(app: FastifyInstance, ctx: ApiContext) {
     }
     const saved = await ctx.targets.upsert(input, 'api');
     await audit(ctx, req, 'target.created', saved.id, {
-      kind: saved.kind,
-      host: saved.host,
-      port: saved.port,
-      labels: saved.labels,
+      ...targetFacts(saved),
       credentialSet: Boolean(input.credential),
     });
     return reply.status(201).send(toTargetView(saved));
@@ -80,11 +78,10 @@ export function targetRoutes(app: FastifyInstance, ctx: ApiContext) {
       );
     }
     const saved = await ctx.targets.upsert(input, 'api');
+    const facts = targetFacts(saved);
     await audit(ctx, req, existing ? 'target.updated' : 'target.created', id, {
-      kind: saved.kind,
-      host: saved.host,
-      port: saved.port,
-      labels: saved.labels,
+      ...facts,
+      ...(existing ? { changed: changedFacts(targetFacts(existing), facts) } : {}),
       credentialSet: Boolean(input.credential),
     });
     return toTargetView(saved);
