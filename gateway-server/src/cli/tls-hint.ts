@@ -1,4 +1,4 @@
-import { certificateProblem } from '../common/tls-errors';
+import { CERTIFICATE_PROBLEM_TEXT, certificateProblem } from '../common/tls-errors';
 
 /**
  * What to do when the gateway's own certificate was refused, appended to the CLI's message. Node
@@ -6,7 +6,8 @@ import { certificateProblem } from '../common/tls-errors';
  * the one switch a private CA needs (Sallyport has no "skip verification" switch of its own, on purpose).
  */
 export function gatewayTlsHint(err: unknown): string {
-  switch (certificateProblem(err)) {
+  const problem = certificateProblem(err);
+  switch (problem) {
     case undefined:
       return '';
     case 'untrusted':
@@ -14,7 +15,9 @@ export function gatewayTlsHint(err: unknown): string {
     case 'wrong-name':
       return " (the gateway's certificate does not carry this host name: use a name it was issued for)";
     case 'out-of-date':
-      return " (the gateway's certificate is outside its validity period)";
+    case 'unfit':
+    case 'revoked':
+      return ` (the gateway's certificate ${CERTIFICATE_PROBLEM_TEXT[problem]})`;
   }
 }
 

@@ -8,11 +8,35 @@ const UNTRUSTED = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT',
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
 ]);
 const OUT_OF_DATE = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+/** A chain that reaches a trusted CA but cannot be used as it is. */
+const UNFIT = new Set([
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'PATH_LENGTH_EXCEEDED',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_SIGNATURE_FAILURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+]);
+const REVOKED = 'CERT_REVOKED';
 const WRONG_NAME = 'ERR_TLS_CERT_ALTNAME_INVALID';
 
-export type CertificateProblem = 'untrusted' | 'out-of-date' | 'wrong-name';
+export type CertificateProblem = 'untrusted' | 'out-of-date' | 'wrong-name' | 'unfit' | 'revoked';
+
+/** What each problem means, in words that fit after "the … certificate". */
+export const CERTIFICATE_PROBLEM_TEXT: Record<
+  Exclude<CertificateProblem, 'untrusted' | 'wrong-name'>,
+  string
+> = {
+  'out-of-date': 'is outside its validity period',
+  unfit:
+    'chain cannot be used: a CA in it is not marked as a CA, the certificate is not for TLS servers, the chain is too long, or a signature does not check out',
+  revoked: 'has been revoked',
+};
 
 /** What was wrong with the peer's certificate, looking through `cause` (fetch wraps its errors). */
 export function certificateProblem(err: unknown): CertificateProblem | undefined {
@@ -26,6 +50,8 @@ export function certificateProblem(err: unknown): CertificateProblem | undefined
     if (UNTRUSTED.has(code)) return 'untrusted';
     if (OUT_OF_DATE.has(code)) return 'out-of-date';
     if (code === WRONG_NAME) return 'wrong-name';
+    if (UNFIT.has(code)) return 'unfit';
+    if (code === REVOKED) return 'revoked';
   }
   return undefined;
 }

@@ -6,7 +6,8 @@
 //   - require connects without checking the certificate;
 //   - verify-full refuses a server whose certificate is signed by another CA, one that only the
 //     system's CAs would have to vouch for, and one whose certificate does not name the host;
-//   - disable is refused by the server.
+//   - disable is refused by the server;
+//   - a server with TLS off is named as such, for require and verify-full alike.
 // Every refusal says why, and none shows the target's password.
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -225,5 +226,32 @@ describe('TLS to PostgreSQL targets', () => {
     const r = await verified.query('select ssl from pg_stat_ssl where pid = pg_backend_pid()');
     expect(r.rows).toEqual([{ ssl: true }]);
     await verified.end();
+  });
+
+  // Last: it turns TLS off on the server for good.
+  it('says so when the server does not accept TLS at all', async () => {
+    const admin = new pg.Client({ ...pgServer, ssl: { ca: pki.caPem } });
+    await admin.connect();
+    await admin.query('alter system set ssl = off');
+    await admin.query('select pg_reload_conf()');
+    await admin.end();
+    await expect
+      .poll(async () => {
+        const c = new pg.Client({ ...pgServer, ssl: { ca: pki.caPem } });
+        c.on('error', () => {});
+        return c.connect().then(
+          () => c.end().then(() => 'still on'),
+          (err: Error) => err.message,
+        );
+      })
+      .toMatch(/does not support SSL/);
+
+    for (const id of ['pg-required', 'pg-verified']) {
+      const r = await sql(id, 'select 1');
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain(
+        `could not connect to target ${id}: The server does not support SSL connections (tls: ${id === 'pg-required' ? 'require' : 'verify-full'}; the server does not accept TLS connections: turn ssl on in its configuration)`,
+      );
+    }
   });
 });

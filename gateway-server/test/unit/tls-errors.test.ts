@@ -26,6 +26,12 @@ describe('certificate problems', () => {
     expect(
       certificateProblem(fetchFailed(coded('connect ECONNREFUSED 127.0.0.1:1', 'ECONNREFUSED'))),
     ).toBeUndefined();
+    expect(certificateProblem(coded('certificate not trusted', 'CERT_UNTRUSTED'))).toBe('untrusted');
+    expect(certificateProblem(coded('invalid CA certificate', 'INVALID_CA'))).toBe('unfit');
+    expect(certificateProblem(fetchFailed(coded('unsupported certificate purpose', 'INVALID_PURPOSE')))).toBe(
+      'unfit',
+    );
+    expect(certificateProblem(coded('certificate revoked', 'CERT_REVOKED'))).toBe('revoked');
     expect(certificateProblem(null)).toBeUndefined();
     expect(certificateProblem('CERT_HAS_EXPIRED')).toBeUndefined();
   });
@@ -39,6 +45,10 @@ describe('certificate problems', () => {
       'does not carry this host name',
     );
     expect(gatewayTlsHint(coded('x', 'CERT_NOT_YET_VALID'))).toContain('validity period');
+    expect(gatewayTlsHint(coded('x', 'INVALID_CA'))).toContain('a CA in it is not marked as a CA');
+    expect(gatewayTlsHint(fetchFailed(coded('x', 'CERT_REVOKED')))).toBe(
+      " (the gateway's certificate has been revoked)",
+    );
     expect(gatewayTlsHint(coded('connect ECONNREFUSED', 'ECONNREFUSED'))).toBe('');
     expect(networkErrorText(leaf)).toBe('unable to verify the first certificate');
     expect(networkErrorText(new Error('something else'))).toBe('something else');

@@ -67,7 +67,7 @@ import type { AccessLevel, SqlColumn, SqlServerMessage } from '@sallyport/protoc
 import pg from 'pg';
 import type { ReviewOutcome } from '../../access/reviews';
 import type { Ledger } from '../../audit';
-import { certificateProblem } from '../../common/tls-errors';
+import { CERTIFICATE_PROBLEM_TEXT, certificateProblem } from '../../common/tls-errors';
 import type { ColumnRef, Masker } from '../../masking';
 import {
   analyzeBatch,
@@ -154,19 +154,26 @@ function sslOptionsFor(target: SqlTarget): false | tls.ConnectionOptions {
   return { rejectUnauthorized: true, ...(target.tlsCa ? { ca: target.tlsCa } : {}) };
 }
 
-/** What an operator can do about a refused certificate, said once where it happens. */
+/** pg's words when the server answers an SSLRequest with "no". */
+const NO_TLS_AT_SERVER = 'The server does not support SSL connections';
+
+/** What an operator can do about a refused TLS connection, said once where it happens. */
 function tlsHint(err: unknown, target: SqlTarget): string {
-  switch (certificateProblem(err)) {
+  if (target.tls !== 'disable' && err instanceof Error && err.message.includes(NO_TLS_AT_SERVER)) {
+    return ` (tls: ${target.tls}; the server does not accept TLS connections: turn ssl on in its configuration)`;
+  }
+  const problem = certificateProblem(err);
+  switch (problem) {
     case undefined:
       return '';
     case 'wrong-name':
       return ` (tls: verify-full; the target's host must be a name or address the server's certificate carries)`;
-    case 'out-of-date':
-      return ` (tls: verify-full; the server's certificate is outside its validity period)`;
     case 'untrusted':
       return target.tlsCa
         ? ` (tls: verify-full; the target's tlsCa did not vouch for the server's certificate)`
         : ` (tls: verify-full; the server's certificate is not from a CA the gateway trusts: give its CA as the target's tlsCa)`;
+    default:
+      return ` (tls: verify-full; the server's certificate ${CERTIFICATE_PROBLEM_TEXT[problem]})`;
   }
 }
 
