@@ -12,6 +12,7 @@ import { type AccessService, createAccessService } from './access/service';
 import { SessionRegistry } from './access/sessions';
 import { buildApi } from './api/server';
 import { createLedger, type Ledger } from './audit';
+import { readTlsCaFile } from './config/load';
 import type { GatewayConfig, TargetConfig } from './config/schema';
 import { startDemoTargets } from './demo';
 import { createTokenVerifier, type DevClient, type RunningDevProvider, type TokenVerifier } from './identity';
@@ -87,12 +88,14 @@ async function checkMasterKey(store: Store, sealer: Sealer): Promise<void> {
 
 function targetFromConfig(t: TargetConfig): TargetInput {
   // loadConfigFile reads tlsCaFile already (and reports a bad file by its line); a config built in
-  // code may still carry the path.
+  // code may still carry the path, checked the same way.
   const { credential, ...spec } = t;
   let rest: TargetInput = spec;
   if (spec.kind === 'postgres' && spec.tlsCaFile !== undefined) {
     const { tlsCaFile, ...r } = spec;
-    rest = { ...r, tlsCa: readFileSync(tlsCaFile, 'utf8') };
+    const read = readTlsCaFile(tlsCaFile);
+    if ('problem' in read) throw new Error(`target ${t.id}: tlsCaFile ${read.problem}`);
+    rest = { ...r, tlsCa: read.pem };
   }
   if (!credential) return rest;
   const { privateKeyFile, ...inline } = credential;

@@ -140,26 +140,33 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     if (t.kind !== 'postgres' || t.tlsCaFile === undefined) return t;
     const { tlsCaFile, ...rest } = t;
     const where = { path: `targets[${i}].tlsCaFile`, ...locate(doc, lines, ['targets', i, 'tlsCaFile']) };
-    let pem: string;
-    try {
-      pem = readFileSync(tlsCaFile, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      problems.push({
-        ...where,
-        message: `${tlsCaFile}: ${code === 'ENOENT' ? 'file not found' : (err as Error).message}`,
-      });
+    const read = readTlsCaFile(tlsCaFile);
+    if ('problem' in read) {
+      problems.push({ ...where, message: read.problem });
       return t;
     }
-    const checked = PemCertificates.safeParse(pem);
-    if (!checked.success) {
-      problems.push({ ...where, message: `${tlsCaFile}: ${checked.error.issues[0]?.message ?? 'not PEM'}` });
-      return t;
-    }
+    const pem = read.pem;
     return { ...rest, tlsCa: pem };
   });
   if (problems.length > 0) throw new ConfigError(file, problems);
   return { ...resolved, targets };
+}
+
+/**
+ * Reads a target's CA bundle file and checks that it holds PEM certificates and nothing else. The
+ * problem names the file, never its contents (a private key put there by mistake stays unprinted).
+ */
+export function readTlsCaFile(file: string): { pem: string } | { problem: string } {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { problem: `${file}: ${code === 'ENOENT' ? 'file not found' : (err as Error).message}` };
+  }
+  const checked = PemCertificates.safeParse(pem);
+  if (!checked.success) return { problem: `${file}: ${checked.error.issues[0]?.message ?? 'not PEM'}` };
+  return { pem };
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {

@@ -433,6 +433,38 @@ describe('config targets across restarts', () => {
     expect((await third.gw.ledger.verify()).ok).toBe(true);
   });
 
+  it('checks a tlsCaFile given in a config built in code, as the file loader does', async () => {
+    const d = dir('cafile');
+    const keyFile = path.join(d, 'oops.pem');
+    writeFileSync(
+      keyFile,
+      '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKeyMaterialNotToPrint\n-----END PRIVATE KEY-----\n',
+    );
+    const target = (tlsCaFile: string) => ({
+      id: 'cfg-ca',
+      kind: 'postgres' as const,
+      host: 'db.internal',
+      user: 'app',
+      database: 'app',
+      tls: 'verify-full' as const,
+      tlsCaFile,
+    });
+    const startWith = (tlsCaFile: string) =>
+      startTestGateway({ dataDir: dir('cafile-store'), config: { targets: [target(tlsCaFile)] } }).then(
+        track,
+      );
+
+    const notCerts = await startWith(keyFile).then(
+      () => 'started',
+      (err: Error) => err.message,
+    );
+    expect(notCerts).toMatch(/^target cfg-ca: tlsCaFile .*oops\.pem: PEM certificates/);
+    expect(notCerts).not.toContain('KeyMaterialNotToPrint');
+    await expect(startWith(path.join(d, 'missing.pem'))).rejects.toThrow(
+      /^target cfg-ca: tlsCaFile .*missing\.pem: file not found$/,
+    );
+  });
+
   it('takes SALLYPORT_TARGET_<ID>_PASSWORD / _PRIVATE_KEY from the environment', async () => {
     const d = dir('envov');
     const file = path.join(d, 'sallyport.yaml');
