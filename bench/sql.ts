@@ -18,6 +18,9 @@
  *    (installed from outside, see instrument()), the guard's parse cost alone;
  *  - masking throughput: the gateway's masker (default config) over the 1,000,000 cells of
  *    bench_wide, cells per CPU-second of one core (goal ≥ 2M), and the frame encoding around it.
+ * Each point-select phase also reads the whole machine's CPU (/proc/stat): the machine CPU per
+ * statement on each path, and what 0.7× of direct leaves the gateway path on this machine (CPU where
+ * direct kept the CPUs busy, the round trip where it did not; see pointBudget()).
  * Prints tables with ratios and writes bench/results/sql-<ts>.json. No assertions.
  *
  * Knobs: SALLYPORT_BENCH_SECONDS (10 per point-select phase), SALLYPORT_BENCH_WIDE_RUNS (2),
@@ -26,6 +29,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { cpus } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { RunningPostgres } from '@sallyport/gateway-server/devstack';
 import type { TestGateway } from '@sallyport/gateway-server/rig';
@@ -52,6 +56,7 @@ import {
   summarize,
   within,
   withLuhn,
+  withMachineCpu,
   writeResult,
 } from './support';
 
@@ -112,6 +117,8 @@ interface PointPhase {
   gatewayCpuSeconds: number;
   /** Of gatewayCpuSeconds, the event loop's thread (undefined where /proc is missing). */
   gatewayMainThreadCpuSeconds: number | undefined;
+  /** CPUs the whole machine kept busy in each phase (client, gateway, database, everything else). */
+  machineBusyCores: { direct?: number; relay?: number; gateway?: number };
 }
 
 interface WideResult {
@@ -736,7 +743,37 @@ function reportPoint(point: Record<string, PointPhase>): void {
       `concurrency ${k.slice(1)}: client process CPU per statement: direct pg ${fmt(v.direct.clientCpuMsPerQuery, 3)} ms, ` +
         `through the relay ${fmt(v.relay.clientCpuMsPerQuery, 3)} ms, gateway channel (WebSocket, JSON) ${fmt(v.gateway.clientCpuMsPerQuery, 3)} ms`,
     );
+    const budget = pointBudget(v);
+    if (budget) console.log(`concurrency ${k.slice(1)}: ${budget}`);
   }
+}
+
+/**
+ * What 0.7× of direct leaves the gateway path on this machine, where client, gateway and database
+ * share the CPUs: the whole machine's CPU per statement on each path (busy CPUs / statements per
+ * second) against what 0.7× of direct's rate allows; and, where the machine was not busy (one client
+ * is bound by round trips, not CPU), the round trip 0.7× allows against the bare relay's.
+ */
+function pointBudget(v: PointPhase): string | undefined {
+  const qps = (r: PointResult) => r.queries / r.seconds;
+  const { direct, relay, gateway } = v.machineBusyCores;
+  if (direct === undefined || relay === undefined || gateway === undefined) return undefined;
+  const cores = cpus().length;
+  const target = 0.7 * qps(v.direct);
+  const perStatement = (busy: number, r: PointResult) => fmt((1000 * busy) / qps(r), 3);
+  const machine =
+    `the whole machine (${cores} CPUs) kept ${fmt(direct)} / ${fmt(relay)} / ${fmt(gateway)} CPUs busy ` +
+    `(direct / relay / gateway): ${perStatement(direct, v.direct)} / ${perStatement(relay, v.relay)} / ${perStatement(gateway, v.gateway)} ms of machine CPU per statement`;
+  if (direct >= 0.8 * cores) {
+    return (
+      `${machine}. Direct pg used the CPUs nearly whole, so 0.70× (${fmtInt(target)} qps) allows the gateway path at most ` +
+      `${fmt((1000 * cores) / target, 3)} ms of machine CPU per statement, client, gateway and database together`
+    );
+  }
+  return (
+    `${machine}. The machine was not the limit here, round trips were: 0.70× (${fmtInt(target)} qps) allows a mean round trip ` +
+    `of ${fmt(1000 / target, 3)} ms; the bare relay's alone is ${fmt(1000 / qps(v.relay), 3)} ms, the gateway's ${fmt(1000 / qps(v.gateway), 3)} ms`
+  );
 }
 
 async function main() {
@@ -811,32 +848,35 @@ async function main() {
     for (const clients of [1, 8]) {
       log(`point select, concurrency ${clients}: ${SECONDS} s direct, ${SECONDS} s through the gateway`);
       const args = { clients, warmupMs: WARMUP_MS, durationMs: SECONDS * 1000 };
-      const direct = await d.call<PointResult>(
-        'direct-point',
-        { pg: pgInfo, ...args },
-        SECONDS * 1000 + 120_000,
+      const direct = await withMachineCpu(() =>
+        d.call<PointResult>('direct-point', { pg: pgInfo, ...args }, SECONDS * 1000 + 120_000),
       );
-      const relayed = await d.call<PointResult>(
-        'direct-point',
-        { pg: { ...pgInfo, port: relay.port }, ...args },
-        SECONDS * 1000 + 120_000,
+      const relayed = await withMachineCpu(() =>
+        d.call<PointResult>(
+          'direct-point',
+          { pg: { ...pgInfo, port: relay.port }, ...args },
+          SECONDS * 1000 + 120_000,
+        ),
       );
       const probe = clients === 1 ? instrument(t, pgInfo.database) : undefined;
       const c0 = process.cpuUsage();
       const m0 = mainThreadCpuSeconds();
-      const gateway = await profiled(`sql-point-c${clients}`, () =>
-        d.call<PointResult>('gateway-point', { gw, ...args }, SECONDS * 1000 + 120_000),
+      const gateway = await withMachineCpu(() =>
+        profiled(`sql-point-c${clients}`, () =>
+          d.call<PointResult>('gateway-point', { gw, ...args }, SECONDS * 1000 + 120_000),
+        ),
       ).finally(() => {
         if (probe) inSitu = probe.stop();
       });
       const c = process.cpuUsage(c0);
       const m1 = mainThreadCpuSeconds();
       point[`c${clients}`] = {
-        direct,
-        relay: relayed,
-        gateway,
+        direct: direct.result,
+        relay: relayed.result,
+        gateway: gateway.result,
         gatewayCpuSeconds: (c.user + c.system) / 1e6,
         gatewayMainThreadCpuSeconds: m0 !== undefined && m1 !== undefined ? m1 - m0 : undefined,
+        machineBusyCores: { direct: direct.busyCores, relay: relayed.busyCores, gateway: gateway.busyCores },
       };
     }
     await relay.close();

@@ -139,6 +139,39 @@ export function mainThreadCpuSeconds(): number | undefined {
   }
 }
 
+/** The whole machine's CPU time so far (/proc/stat, clock ticks): busy (not idle, not I/O wait) and all. */
+export interface MachineCpu {
+  busy: number;
+  total: number;
+}
+
+export function machineCpu(): MachineCpu | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (ticks.length < 5 || ticks.some((n) => !Number.isFinite(n))) return undefined;
+    const total = ticks.reduce((a, b) => a + b, 0);
+    return { busy: total - ticks[3]! - ticks[4]!, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** How many of the machine's CPUs were busy, on average, between two readings. */
+export function busyCores(from: MachineCpu | undefined, to: MachineCpu | undefined): number | undefined {
+  if (!from || !to || to.total <= from.total) return undefined;
+  return ((to.busy - from.busy) / (to.total - from.total)) * cpus().length;
+}
+
+/** Runs `fn` and says how many CPUs the whole machine kept busy meanwhile. */
+export async function withMachineCpu<T>(
+  fn: () => Promise<T>,
+): Promise<{ result: T; busyCores: number | undefined }> {
+  const from = machineCpu();
+  const result = await fn();
+  return { result, busyCores: busyCores(from, machineCpu()) };
+}
+
 export function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
