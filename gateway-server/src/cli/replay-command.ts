@@ -206,6 +206,11 @@ async function printSql(lines: AsyncIterable<string>, terminalIo: Io): Promise<v
               ? `${l.message ?? 'not run'}${l.rule ? ` (rule ${l.rule})` : ''}`
               : `${l.command ?? 'done'}${l.rowCount !== null ? `, ${l.rowCount} row${l.rowCount === 1 ? '' : 's'}${l.truncated ? ' (truncated)' : ''}` : ''}, ${Math.round(l.durationMs)} ms`;
         io.out(`${l.at}  [${l.verdict}] ${oneLine(l.sql)}\n    -> ${outcome}`);
+        for (const n of l.notices ?? []) {
+          io.out(`    ${n.severity}:  ${oneLine(n.message)}`);
+          if (n.detail) io.out(`    DETAIL:  ${oneLine(n.detail)}`);
+          if (n.hint) io.out(`    HINT:  ${oneLine(n.hint)}`);
+        }
         break;
       }
       case 'cancel':

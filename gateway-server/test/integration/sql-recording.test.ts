@@ -20,7 +20,7 @@ import type { Io } from '../../src/cli/output';
 import { demoCustomers, type RunningPostgres, startPostgres } from '../../src/devstack';
 import type { ActiveRecording } from '../../src/recording';
 import { startTestGateway, type TestGateway } from '../rig/gateway';
-import { postgresTarget } from '../rig/postgres';
+import { adminClient, postgresTarget } from '../rig/postgres';
 import { recordingFetch, recordTranscript, registerSecret } from '../rig/transcript';
 
 type Frame = SqlServerMessage;
@@ -440,8 +440,20 @@ describe('what a recording holds', () => {
   });
 
   it('is replayed by `sallyport replay`, with nothing in it acting on the terminal', async () => {
+    const admin = await adminClient(pgServer);
+    try {
+      await admin.query(`create or replace function shout() returns int language plpgsql as $$
+        begin
+          raise notice E'heard \\x1b[2J from %', 'ann@example.com'
+            using detail = 'said twice', hint = 'speak up';
+          return 1;
+        end $$`);
+    } finally {
+      await admin.end();
+    }
     const s = await openSql(await grant('read'));
     await s.run('select count(*) from customers', 'count');
+    await s.run('select shout()', 'shout');
     // The error quotes the value: an escape sequence that would set the terminal's title.
     await s.run(String.raw`select (E'\x1b]0;owned\x07')::int`, 'title');
     await endSession(s);
@@ -464,6 +476,10 @@ describe('what a recording holds', () => {
     expect(text).toContain(`session ${s.ready.sessionId}: alice on demo (read, read-only)`);
     expect(text).toMatch(/\[allow\] select count\(\*\) from customers\n {4}-> SELECT, 1 row, \d+ ms/);
     expect(text).toContain('-> error 22P02: invalid input syntax for type integer: "\\u001b]0;owned\\u0007"');
+    // Notices come with their statement, masked, escaped, with their detail and hint.
+    expect(text).toMatch(
+      /\[allow\] select shout\(\)\n {4}-> SELECT, 1 row, \d+ ms\n {4}NOTICE: {2}heard \\u001b\[2J from •+\.com\n {4}DETAIL: {2}said twice\n {4}HINT: {2}speak up/,
+    );
     expect(text).not.toContain('\u001b');
     expect(text).toMatch(/session ended: the client disconnected \(\d+ statements?\)/);
   });

@@ -328,6 +328,11 @@ describe('notices', () => {
     });
     expect(many.at(-1)).toMatchObject({ type: 'complete', statements: 6 });
 
+    // One statement past both limits: told once, at the first.
+    const flood = of(await s.run("select noisy(600, 'f')"), 'notice');
+    expect(flood).toHaveLength(101);
+    expect(flood[100]?.message).toBe('more than 100 notices in this statement: the rest are not shown');
+
     // A long text is clipped before it is masked and sent.
     const long = of(await s.run("select noisy(1, repeat('x', 20000))"), 'notice');
     expect(long[0]?.message).toHaveLength(4097);

@@ -254,6 +254,8 @@ interface ActiveRun {
   held?: { reviewId: string; stop(why: string): void };
   /** PostgreSQL's notices during the run so far (onNotice caps them). */
   notices?: number;
+  /** The run's notices went past NOTICES_PER_RUN and the client was told. */
+  noticesCut?: boolean;
 }
 
 interface TableInfo {
@@ -345,7 +347,7 @@ export class SqlSession {
   private readOnlyLost = false;
   private statementsRun = 0;
   /** The statement running now, which PostgreSQL's notices belong to (see onNotice). */
-  private noticeTarget: { run: ActiveRun; statementIndex: number; sent: number } | undefined;
+  private noticeTarget: { run: ActiveRun; statementIndex: number; sent: number; cut?: boolean } | undefined;
 
   private constructor(
     private readonly opts: SqlSessionOptions,
@@ -606,16 +608,20 @@ export class SqlSession {
     const { run } = target;
     target.sent++;
     run.notices = (run.notices ?? 0) + 1;
-    if (target.sent > NOTICES_PER_STATEMENT || run.notices > NOTICES_PER_RUN) {
-      if (target.sent === NOTICES_PER_STATEMENT + 1 || run.notices === NOTICES_PER_RUN + 1) {
+    const runOver = run.notices > NOTICES_PER_RUN;
+    if (target.sent > NOTICES_PER_STATEMENT || runOver) {
+      // Said once: a statement past its limit that then takes the run past its own says nothing more.
+      if (!target.cut && !run.noticesCut) {
         void this.emit({
           type: 'notice',
           id: run.id,
           statementIndex: target.statementIndex,
           severity: 'NOTICE',
-          message: `more than ${target.sent > NOTICES_PER_STATEMENT ? `${NOTICES_PER_STATEMENT} notices in this statement` : `${NOTICES_PER_RUN} notices in this run`}: the rest are not shown`,
+          message: `more than ${runOver ? `${NOTICES_PER_RUN} notices in this run` : `${NOTICES_PER_STATEMENT} notices in this statement`}: the rest are not shown`,
         }).catch(() => {});
       }
+      target.cut = true;
+      if (runOver) run.noticesCut = true;
       return;
     }
     // Clipped before masking: a RAISE NOTICE of megabytes must not cost megabytes of scanning.
