@@ -56,13 +56,17 @@ afterAll(async () => {
   if (home) rmSync(home, { recursive: true, force: true });
 });
 
-/** Runs `sallyport …` as a child process; `ca` sets NODE_EXTRA_CA_CERTS to the test CA. */
-function sallyport(args: string[], opts: { ca: boolean }) {
+/**
+ * Runs `sallyport …` as a child process; `ca` sets NODE_EXTRA_CA_CERTS to the test CA, `session`
+ * gives the gateway and token through the environment instead of a saved login.
+ */
+function sallyport(args: string[], opts: { ca: boolean; session?: boolean }) {
   const env: NodeJS.ProcessEnv = { ...process.env, SALLYPORT_HOME: home };
   delete env.SALLYPORT_GATEWAY;
   delete env.SALLYPORT_TOKEN;
   delete env.NODE_EXTRA_CA_CERTS;
   if (opts.ca) env.NODE_EXTRA_CA_CERTS = pki.caFile;
+  if (opts.session) Object.assign(env, { SALLYPORT_GATEWAY: t.url, SALLYPORT_TOKEN: token });
   return new Promise<{ code: number; out: string; err: string }>((resolve) => {
     execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env, timeout: 60_000 }, (error, out, err) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
@@ -104,8 +108,8 @@ describe('the gateway over HTTPS', () => {
         `cannot reach the gateway at ${t.url.replace(/\./g, '\\.')}: unable to verify the first certificate \\(the gateway's certificate is not from a CA Node trusts here; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file\\)`,
       ),
     );
-    // So does `sallyport sql`, with the session saved by the first test.
-    const sql = await sallyport(['sql', 'demo', '-c', 'select 1'], { ca: false });
+    // So does `sallyport sql`, signed in through the environment.
+    const sql = await sallyport(['sql', 'demo', '-c', 'select 1'], { ca: false, session: true });
     expect(sql.code).not.toBe(0);
     expect(sql.err).toMatch(
       /cannot reach the gateway(?:'s SQL channel)? at (?:https|wss):\/\/127\.0\.0\.1:\d+(?:\/api\/sql)?: unable to verify the first certificate \(the gateway's certificate is not from a CA Node trusts here; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file\)/,
