@@ -151,7 +151,8 @@ export function machineCpu(): MachineCpu | undefined {
     const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
     if (ticks.length < 5 || ticks.some((n) => !Number.isFinite(n))) return undefined;
     const total = ticks.reduce((a, b) => a + b, 0);
-    return { busy: total - ticks[3]! - ticks[4]!, total };
+    // Idle, I/O wait and steal (time the hypervisor gave to someone else) are not this machine's work.
+    return { busy: total - ticks[3]! - ticks[4]! - (ticks[7] ?? 0), total };
   } catch {
     return undefined;
   }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { TargetInput } from '@sallyport/protocol';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import { createReviewService, type ReviewService } from './access/reviews';
 import { createRevoker } from './access/revocation';
 import { type RevocationRelay, startRevocationRelay } from './access/revocation-relay';
@@ -11,7 +12,7 @@ import { createScheduler, type Scheduler } from './access/scheduler';
 import { type AccessService, createAccessService } from './access/service';
 import { SessionRegistry } from './access/sessions';
 import { buildApi } from './api/server';
-import { createLedger, type Ledger } from './audit';
+import { canonicalJson, createLedger, LEDGER_LOCK, type Ledger } from './audit';
 import { readTlsCaFile } from './config/load';
 import type { GatewayConfig, TargetConfig } from './config/schema';
 import { startDemoTargets } from './demo';
@@ -26,7 +27,7 @@ import { createRecordingCatalog, type RecordingCatalog } from './recording';
 import { createSealer, loadMasterKey, MasterKeyError, type Sealer, UnsealError } from './secrets';
 import { openStore, type Store } from './store/db';
 import { changedFacts, targetFacts } from './targets/audit-facts';
-import { createTargetRepository, type TargetRepository } from './targets/repository';
+import { createTargetRepository, pickCredential, type TargetRepository } from './targets/repository';
 
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;
@@ -117,8 +118,9 @@ function consoleClientFor(config: GatewayConfig, env: NodeJS.ProcessEnv) {
 /**
  * Writes the config file's targets to the store and, in the same transaction, records what changed
  * since the last start: `target.created` for a new one, `target.updated` naming the facts that
- * changed (TLS mode, CA bundle, host key, address, labels…). Credentials from the file are not
- * compared: they are sealed afresh on every start.
+ * changed (TLS mode, CA bundle, host key, address, labels, the credential…). A credential is
+ * compared in memory with the stored one, unsealed, and only its change is recorded; a target given
+ * without one keeps the stored one, which is no change.
  */
 async function syncConfigTargets(
   store: Store,
@@ -127,7 +129,11 @@ async function syncConfigTargets(
   inputs: TargetInput[],
 ) {
   await store.db.transaction().execute(async (trx) => {
+    // The ledger's own lock, taken first: instances starting together audit each change once.
+    await sql`select pg_advisory_xact_lock(${LEDGER_LOCK})`.execute(trx);
     const before = new Map((await targets.list(trx)).map((t) => [t.id, t]));
+    const given = new Map(inputs.filter((t) => t.credential).map((t) => [t.id, t.credential!]));
+    const stored = await targets.credentials([...given.keys()], trx);
     await targets.upsertMany(inputs, 'config', trx);
     const synced = new Set(inputs.map((t) => t.id));
     const events = [];
@@ -136,6 +142,12 @@ async function syncConfigTargets(
       const prev = before.get(t.id);
       const facts = targetFacts(t);
       const changed = prev ? changedFacts(targetFacts(prev), facts) : [];
+      const credential = given.get(t.id);
+      const old = stored.get(t.id);
+      if (prev && credential && (!old || canonicalJson(pickCredential(credential)) !== canonicalJson(old))) {
+        changed.push('credential');
+        changed.sort();
+      }
       if (prev && changed.length === 0 && prev.source === 'config') continue;
       events.push({
         kind: prev ? 'target.updated' : 'target.created',
@@ -146,6 +158,7 @@ async function syncConfigTargets(
         data: {
           source: 'config',
           ...facts,
+          credentialSet: t.has_credential,
           ...(prev ? { changed, ...(prev.source !== 'config' ? { previousSource: prev.source } : {}) } : {}),
         },
       });

@@ -70,6 +70,12 @@ export function eventHash(prevHash: string, row: Omit<AuditEventRow, 'seq' | 'ha
   return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
 }
 
+/** The advisory lock that makes one writer at a time append to the chain. */
+export const LEDGER_LOCK = 7365817;
+
+/** Rows per INSERT when appending many events. */
+const INSERT_ROWS = 1000;
+
 async function appendIn(trx: Kysely<Database>, e: AuditEventInput): Promise<AuditEventRow> {
   const [row] = await appendAllIn(trx, [e]);
   return row!;
@@ -78,7 +84,7 @@ async function appendIn(trx: Kysely<Database>, e: AuditEventInput): Promise<Audi
 async function appendAllIn(trx: Kysely<Database>, events: AuditEventInput[]): Promise<AuditEventRow[]> {
   if (events.length === 0) return [];
   // One writer at a time across all gateway instances sharing the store; held until commit.
-  await sql`select pg_advisory_xact_lock(7365817)`.execute(trx);
+  await sql`select pg_advisory_xact_lock(${LEDGER_LOCK})`.execute(trx);
   const last = await trx
     .selectFrom('audit_events')
     .select('hash')
@@ -106,8 +112,16 @@ async function appendAllIn(trx: Kysely<Database>, events: AuditEventInput[]): Pr
   });
   // seq is assigned in VALUES order, which is the chain order. Only seq comes back: reading every
   // row back (and parsing its jsonb) doubled the cost of a statement-rate append on PGlite.
-  const inserted = await trx.insertInto('audit_events').values(rows).returning('seq').execute();
-  const seqs = inserted.map((r) => Number(r.seq)).sort((x, y) => x - y);
+  // At most INSERT_ROWS rows per INSERT (11 parameters each; PostgreSQL takes 65,535 at most).
+  const seqs: number[] = [];
+  for (let i = 0; i < rows.length; i += INSERT_ROWS) {
+    const inserted = await trx
+      .insertInto('audit_events')
+      .values(rows.slice(i, i + INSERT_ROWS))
+      .returning('seq')
+      .execute();
+    seqs.push(...inserted.map((r) => Number(r.seq)).sort((x, y) => x - y));
+  }
   return rows.map((r, i) => ({ ...r, seq: seqs[i]!, data: JSON.parse(r.data) as Record<string, unknown> }));
 }
 

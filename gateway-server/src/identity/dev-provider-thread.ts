@@ -14,6 +14,7 @@ type Reply =
   | { op: 'stopped' };
 
 const STOP_GRACE_MS = 5_000;
+const START_TIMEOUT_MS = 60_000;
 
 export interface DevProviderThreadOptions {
   /** Called if the thread dies after it started (the gateway then answers token_provider_unavailable). */
@@ -30,29 +31,51 @@ export async function startDevProviderThread(
     workerData: opts,
   });
   let stopping = false;
+  let exited = false;
+  const exit = new Promise<number>((resolve) =>
+    worker.once('exit', (code) => {
+      exited = true;
+      resolve(code);
+    }),
+  );
+  let startTimer: NodeJS.Timeout | undefined;
   const started = await new Promise<Extract<Reply, { op: 'started' }>>((resolve, reject) => {
-    const onMessage = (r: Reply) => {
+    startTimer = setTimeout(
+      () =>
+        reject(
+          new Error(`the development identity provider did not start within ${START_TIMEOUT_MS / 1000} s`),
+        ),
+      START_TIMEOUT_MS,
+    );
+    worker.on('message', (r: Reply) => {
       if (r.op === 'started') resolve(r);
       else if (r.op === 'failed') reject(new Error(r.message));
-    };
-    worker.on('message', onMessage);
+    });
     worker.once('error', reject);
-    worker.once('exit', (code) =>
+    void exit.then((code) =>
       reject(
         new Error(`the development identity provider's thread stopped while starting (exit code ${code})`),
       ),
     );
-  }).catch(async (err: unknown) => {
-    await worker.terminate();
-    throw err;
-  });
-  worker.removeAllListeners();
+  })
+    .catch(async (err: unknown) => {
+      await worker.terminate();
+      throw err;
+    })
+    .finally(() => {
+      clearTimeout(startTimer);
+      worker.removeAllListeners('message').removeAllListeners('error');
+    });
+  // A crash fires `error` and then `exit`: the owner hears of it once.
+  let crash: Error | undefined;
   worker.on('error', (err) => {
-    if (!stopping) hooks.onExit?.(err);
+    crash ??= err;
   });
-  worker.on('exit', (code) => {
+  void exit.then((code) => {
     if (!stopping)
-      hooks.onExit?.(new Error(`the development identity provider's thread stopped (exit code ${code})`));
+      hooks.onExit?.(
+        crash ?? new Error(`the development identity provider's thread stopped (exit code ${code})`),
+      );
   });
 
   return {
@@ -62,12 +85,15 @@ export async function startDevProviderThread(
     resourceIndicator: started.resourceIndicator,
     threadId: worker.threadId,
     async stop() {
-      if (stopping) return;
+      if (stopping || exited) {
+        stopping = true;
+        await exit;
+        return;
+      }
       stopping = true;
-      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
       worker.postMessage({ op: 'stop' });
       const timer = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
-      await exited;
+      await exit;
       clearTimeout(timer);
     },
   };

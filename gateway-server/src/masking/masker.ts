@@ -112,6 +112,8 @@ export const INTERACTIVE_CHUNK_MAX = 128;
 export const STREAM_HOLD_CAP = 16 * 1024;
 /** Characters of already-emitted text kept as left context for detection. */
 const CONTEXT_CHARS = 64;
+/** Longest text maskText remembers for a repeat. */
+const LAST_TEXT_MAX = 16 * 1024;
 const KEY_END_TAIL = 128;
 
 // --------------------------------------------------------------- column rules
@@ -553,7 +555,8 @@ class MaskerImpl implements Masker {
         ? { text, masked: false, reasons: [] }
         : { text: this.render(text, v, spans, 0, v.view.length), masked: true, reasons: reasonsOf(spans) };
     Object.freeze(result.reasons);
-    this.lastText = { text, result: Object.freeze(result) };
+    // Statement-sized texts only: a megabyte batch is not worth keeping in memory for a repeat.
+    this.lastText = text.length <= LAST_TEXT_MAX ? { text, result: Object.freeze(result) } : undefined;
     return result;
   }
 

@@ -203,6 +203,15 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('targets').addColumn('tls_ca', 'text').execute();
     },
   },
+  // Lists and the ledger show the CA bundle by its SHA-256: kept beside it, not hashed per read.
+  '0006_target_tls_ca_sha256': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('targets').addColumn('tls_ca_sha256', 'text').execute();
+      await sql`update targets set tls_ca_sha256 = encode(sha256(convert_to(tls_ca, 'UTF8')), 'hex') where tls_ca is not null`.execute(
+        db,
+      );
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

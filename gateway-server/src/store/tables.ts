@@ -22,6 +22,8 @@ export interface TargetsTable {
   tls: string | null;
   /** PEM CA certificate(s) for tls = verify-full; public material, not a secret. */
   tls_ca: string | null;
+  /** Hex SHA-256 of tls_ca (UTF-8), written with it. */
+  tls_ca_sha256: string | null;
   host_key: string | null;
   labels: Json<Record<string, string>>;
   /** AES-256-GCM envelope (secrets/sealer), bound to the target id. Never selected by list queries. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { CredentialInput, TargetInput, TargetView } from '@sallyport/protocol';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Sealer } from '../secrets';
@@ -9,10 +10,7 @@ import { hostKeyFingerprint } from './host-key';
  * Everything about a target except the secret; what the API and policy see. The CA bundle (up to
  * 1 MB) stays out, with its SHA-256 in its place: it is read only where a session connects (tlsCa).
  */
-export type TargetRecord = Omit<TargetRow, 'credential_sealed' | 'tls_ca'> & {
-  has_credential: boolean;
-  tls_ca_sha256: string | null;
-};
+export type TargetRecord = Omit<TargetRow, 'credential_sealed' | 'tls_ca'> & { has_credential: boolean };
 
 /** The secret, unsealed, for the protocol layer only. Never serialised. */
 export interface TargetCredential {
@@ -38,6 +36,7 @@ const publicColumns = [
   'user_name',
   'database_name',
   'tls',
+  'tls_ca_sha256',
   'host_key',
   'labels',
   'source',
@@ -81,6 +80,8 @@ export interface TargetRepository {
   ): Promise<void>;
   remove(id: string): Promise<boolean>;
   credential(id: string): Promise<TargetCredential | undefined>;
+  /** The stored credentials of these targets, unsealed, for comparing in memory (never for output). */
+  credentials(ids: readonly string[], trx?: Transaction<Database>): Promise<Map<string, TargetCredential>>;
   /** The PEM bundle a `verify-full` PostgreSQL target's certificate is checked against, if it has one. */
   tlsCa(id: string): Promise<string | undefined>;
 }
@@ -95,6 +96,7 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
     const sealed = input.credential
       ? sealer.seal(JSON.stringify(pickCredential(input.credential)), `target:${input.id}`)
       : undefined;
+    const tlsCa = input.kind === 'postgres' ? (input.tlsCa ?? null) : null;
     const values = {
       id: input.id,
       kind: input.kind,
@@ -105,7 +107,8 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
       user_name: input.user,
       database_name: input.kind === 'postgres' ? input.database : null,
       tls: input.kind === 'postgres' ? input.tls : null,
-      tls_ca: input.kind === 'postgres' ? (input.tlsCa ?? null) : null,
+      tls_ca: tlsCa,
+      tls_ca_sha256: tlsCa === null ? null : createHash('sha256').update(tlsCa, 'utf8').digest('hex'),
       host_key: input.kind === 'ssh' ? input.hostKey : null,
       labels: JSON.stringify(input.labels ?? {}),
       source,
@@ -119,8 +122,7 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
     on
       .selectFrom('targets')
       .select(publicColumns)
-      .select((eb) => eb('credential_sealed', 'is not', null).as('has_credential'))
-      .select(sql<string | null>`encode(sha256(convert_to(tls_ca, 'UTF8')), 'hex')`.as('tls_ca_sha256'));
+      .select((eb) => eb('credential_sealed', 'is not', null).as('has_credential'));
 
   return {
     async list(trx) {
@@ -153,6 +155,7 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
                 database_name: eb.ref('excluded.database_name'),
                 tls: eb.ref('excluded.tls'),
                 tls_ca: eb.ref('excluded.tls_ca'),
+                tls_ca_sha256: eb.ref('excluded.tls_ca_sha256'),
                 host_key: eb.ref('excluded.host_key'),
                 labels: eb.ref('excluded.labels'),
                 source: eb.ref('excluded.source'),
@@ -198,6 +201,20 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
       if (!row.credential_sealed) return undefined;
       return JSON.parse(sealer.open(row.credential_sealed, `target:${id}`)) as TargetCredential;
     },
+    async credentials(ids, trx) {
+      const out = new Map<string, TargetCredential>();
+      if (ids.length === 0) return out;
+      const rows = await (trx ?? db)
+        .selectFrom('targets')
+        .select(['id', 'credential_sealed'])
+        .where('id', 'in', [...ids])
+        .where('credential_sealed', 'is not', null)
+        .execute();
+      for (const r of rows) {
+        out.set(r.id, JSON.parse(sealer.open(r.credential_sealed!, `target:${r.id}`)) as TargetCredential);
+      }
+      return out;
+    },
     async tlsCa(id) {
       const row = await db.selectFrom('targets').select('tls_ca').where('id', '=', id).executeTakeFirst();
       if (!row) throw new TargetNotFoundError(id);
@@ -206,7 +223,7 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
   };
 }
 
-function pickCredential(c: CredentialInput): TargetCredential {
+export function pickCredential(c: CredentialInput): TargetCredential {
   const out: TargetCredential = {};
   if (c.password !== undefined) out.password = c.password;
   if (c.privateKey !== undefined) out.privateKey = c.privateKey;

@@ -228,6 +228,31 @@ describe('TLS to PostgreSQL targets', () => {
     await verified.end();
   });
 
+  it('connects only with the CA bundle the target record names', async () => {
+    // The bundle is read apart from the record; one that no longer matches the record's SHA-256
+    // (changed in between, or behind the gateway's back) is not used, and neither is none.
+    const { db } = t.gw.store;
+    await db
+      .updateTable('targets')
+      .set({ tls_ca: pki.otherCaPem })
+      .where('id', '=', 'pg-verified-inline')
+      .execute();
+    try {
+      const r = await sql('pg-verified-inline', 'select 1');
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain(
+        'target pg-verified-inline changed while the session was opening: open it again',
+      );
+    } finally {
+      await db
+        .updateTable('targets')
+        .set({ tls_ca: pki.caPem })
+        .where('id', '=', 'pg-verified-inline')
+        .execute();
+    }
+    expect(await sql('pg-verified-inline', 'select 1')).toMatchObject({ code: 0 });
+  });
+
   // Last: it turns TLS off on the server for good.
   it('says so when the server does not accept TLS at all', async () => {
     const admin = new pg.Client({ ...pgServer, ssl: { ca: pki.caPem } });

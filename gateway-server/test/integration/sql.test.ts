@@ -328,10 +328,17 @@ describe('notices', () => {
     });
     expect(many.at(-1)).toMatchObject({ type: 'complete', statements: 6 });
 
-    // One statement past both limits: told once, at the first.
-    const flood = of(await s.run("select noisy(600, 'f')"), 'notice');
-    expect(flood).toHaveLength(101);
-    expect(flood[100]?.message).toBe('more than 100 notices in this statement: the rest are not shown');
+    // One statement past both limits: told once, at the first; the next statement, that the run's
+    // limit is reached; the one after, nothing more.
+    const flood = of(
+      await s.run("select noisy(600, 'f'); select noisy(5, 'g'); select noisy(5, 'h')"),
+      'notice',
+    );
+    expect(flood.map((n) => [n.statementIndex, n.message]).slice(99)).toEqual([
+      [0, 'f 100'],
+      [0, 'more than 100 notices in this statement: the rest are not shown'],
+      [1, 'more than 500 notices in this run: the rest are not shown'],
+    ]);
 
     // A long text is clipped before it is masked and sent.
     const long = of(await s.run("select noisy(1, repeat('x', 20000))"), 'notice');

@@ -383,6 +383,7 @@ describe('config targets across restarts', () => {
           labels: {},
           tls: 'verify-full',
           tlsCaSha256: createHash('sha256').update(ca).digest('hex'),
+          credentialSet: true,
         },
       },
     ]);
@@ -415,7 +416,8 @@ describe('config targets across restarts', () => {
         host: 'new.internal',
         tls: 'require',
         tlsCaSha256: null,
-        changed: ['host', 'tls', 'tlsCaSha256'],
+        credentialSet: true,
+        changed: ['credential', 'host', 'tls', 'tlsCaSha256'],
       }),
     });
     await second.stop();
@@ -429,7 +431,10 @@ describe('config targets across restarts', () => {
       }),
     );
     expect(await targetEvents(third)).toHaveLength(2);
-    expect(JSON.stringify(await third.gw.ledger.list())).not.toContain('MIIBszCCAVmgAwIBAgIUJ3');
+    const everything = JSON.stringify(await third.gw.ledger.list());
+    expect(everything).not.toContain('MIIBszCCAVmgAwIBAgIUJ3');
+    expect(everything).not.toContain('pw-second-start-Zq34');
+    expect(everything).not.toContain('pw-first-start-Xy12');
     expect((await third.gw.ledger.verify()).ok).toBe(true);
   });
 

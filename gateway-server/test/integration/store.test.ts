@@ -388,6 +388,15 @@ describe.each([pgliteBackend(), postgresBackend()])('store on $name', (backend) 
       expect(await ledger.verify()).toEqual({ ok: true, count: 50, head: appended[49]?.hash });
     });
 
+    it('appends 6,500 events in one call (past 65,535 bind parameters in one INSERT) as one chain', async () => {
+      const store = await open();
+      const ledger = createLedger(store);
+      const rows = await ledger.appendMany(Array.from({ length: 6500 }, (_, i) => event(i)));
+      expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: 6500 }, (_, i) => rows[0]!.seq + i));
+      for (let i = 1; i < rows.length; i++) expect(rows[i]!.prev_hash).toBe(rows[i - 1]!.hash);
+      expect(await ledger.verify()).toEqual({ ok: true, count: 6500, head: rows[6499]!.hash });
+    });
+
     it('names the edited row when a row’s data is changed in the store', async () => {
       const { store, ledger, appended } = await seed(50);
       const victim = appended[23]!;

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   AccessLevel,
   SqlClientMessage,
@@ -202,7 +202,19 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
         if (session) void session.close(reason, 'error');
       };
       try {
+        // Read apart from the record (it can be large): if the target changed in between, the
+        // bundle may not be the one the record names, so connect with neither.
         const tlsCa = target.tls_ca_sha256 ? await ctx.targets.tlsCa(target.id) : undefined;
+        if (
+          target.tls_ca_sha256 &&
+          (tlsCa === undefined ||
+            createHash('sha256').update(tlsCa, 'utf8').digest('hex') !== target.tls_ca_sha256)
+        ) {
+          throw new SqlSessionError(
+            'connect_failed',
+            `target ${target.id} changed while the session was opening: open it again`,
+          );
+        }
         session = await SqlSession.open({
           sessionId,
           target: {

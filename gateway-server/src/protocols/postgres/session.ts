@@ -610,7 +610,8 @@ export class SqlSession {
     run.notices = (run.notices ?? 0) + 1;
     const runOver = run.notices > NOTICES_PER_RUN;
     if (target.sent > NOTICES_PER_STATEMENT || runOver) {
-      // Said once: a statement past its limit that then takes the run past its own says nothing more.
+      // Said once per statement: one past its own limit that then takes the run past the run's says
+      // nothing more, and the next statement says that the run's limit is reached.
       if (!target.cut && !run.noticesCut) {
         void this.emit({
           type: 'notice',
@@ -619,9 +620,9 @@ export class SqlSession {
           severity: 'NOTICE',
           message: `more than ${runOver ? `${NOTICES_PER_RUN} notices in this run` : `${NOTICES_PER_STATEMENT} notices in this statement`}: the rest are not shown`,
         }).catch(() => {});
+        if (runOver) run.noticesCut = true;
       }
       target.cut = true;
-      if (runOver) run.noticesCut = true;
       return;
     }
     // Clipped before masking: a RAISE NOTICE of megabytes must not cost megabytes of scanning.
