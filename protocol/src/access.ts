@@ -82,8 +82,22 @@ export const GrantView = z.object({
   revokedBy: z.string().nullable(),
   revokeReason: z.string().nullable(),
   revocation: z.enum(['none', 'pending', 'completed', 'failed']),
+  /** A break-glass grant's review after the fact; absent from gateways older than the field. */
+  reviewedBy: z.string().nullable().optional(),
+  reviewedAt: z.string().nullable().optional(),
+  reviewNote: z.string().nullable().optional(),
 });
 export type GrantView = z.infer<typeof GrantView>;
+
+/** Marking a break-glass grant reviewed: what the reviewer found (recorded in the ledger). */
+export const ReviewGrantBody = z.object({ note: z.string().trim().min(3).max(2000) }).strict();
+export type ReviewGrantBody = z.infer<typeof ReviewGrantBody>;
+
+/** Break-glass grants waiting for the caller's review, each with the request that took it. */
+export const GrantsToReview = z.object({
+  items: z.array(z.object({ grant: GrantView, request: RequestView })),
+});
+export type GrantsToReview = z.infer<typeof GrantsToReview>;
 
 /** The answer to a request: at once, one of three. */
 export const RequestOutcome = z.discriminatedUnion('outcome', [
@@ -159,6 +173,7 @@ export const Notification = z.discriminatedUnion('event', [
   z.object({ event: z.literal('grant.break_glass'), request: RequestView, grant: GrantView }),
   z.object({ event: z.literal('grant.expiring'), grant: GrantView, secondsLeft: z.number() }),
   z.object({ event: z.literal('grant.revoked'), grant: GrantView, reason: z.string() }),
+  z.object({ event: z.literal('grant.reviewed'), grant: GrantView }),
   z.object({ event: z.literal('review.pending'), review: ReviewView }),
   z.object({ event: z.literal('review.decided'), review: ReviewView }),
 ]);

@@ -5,6 +5,7 @@ import {
   AuditVerify,
   type CreateAccessRequest,
   GrantList,
+  GrantsToReview,
   GrantView,
   PolicyExplanation,
   RequestList,
@@ -138,6 +139,10 @@ export function createGatewayClient(opts: GatewayClientOptions) {
       call('GET', `/api/grants${query(q)}`, GrantList).then((r) => r.grants),
     revoke: (id: string, reason: string) =>
       call('POST', `/api/grants/${encodeURIComponent(id)}/revoke`, GrantView, { reason }),
+    /** Break-glass grants waiting for my review after the fact. */
+    grantsToReview: () => call('GET', '/api/grants/to-review', GrantsToReview).then((r) => r.items),
+    reviewGrant: (id: string, note: string) =>
+      call('POST', `/api/grants/${encodeURIComponent(id)}/review`, GrantView, { note }),
     audit: (
       q: {
         since?: string;

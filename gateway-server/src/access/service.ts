@@ -10,7 +10,7 @@ import {
 } from '@sallyport/protocol';
 import type { Transaction } from 'kysely';
 import type { Ledger } from '../audit';
-import { type AccessConfig, decide, mayApprove, parseDuration } from '../policy';
+import { type AccessConfig, decide, mayApprove, parseDuration, principalMatches } from '../policy';
 import type { Store } from '../store/db';
 import type { AccessRequestRow, Database, GrantRow } from '../store/tables';
 import type { TargetRepository } from '../targets/repository';
@@ -234,6 +234,24 @@ export function createAccessService(deps: AccessServiceDeps) {
   }
 
   const isAdmin = (a: Actor) => a.roles.includes('admin');
+
+  /**
+   * Who is told of a break-glass grant, and may review it: the approvers of the rule it was taken
+   * under or, for a rule without approvers (or one gone since), the approvers of every rule.
+   */
+  const approversToTell = (r: AccessRequestRow): { users: string[]; groups: string[] } => {
+    const rules = deps.config().rules;
+    const rule = rules.find((x) => x.name === r.rule_name);
+    if (rule && rule.approval !== 'auto') return rule.approval.approvers;
+    return {
+      users: rules.flatMap((x) => (x.approval === 'auto' ? [] : (x.approval.approvers.users ?? []))),
+      groups: rules.flatMap((x) => (x.approval === 'auto' ? [] : x.approval.approvers.groups)),
+    };
+  };
+  const mayReviewBreakGlass = (actor: Actor, r: AccessRequestRow) =>
+    actor.username !== r.requester &&
+    (isAdmin(actor) ||
+      principalMatches(approversToTell(r), { username: actor.username, groups: actor.groups }));
 
   return {
     /** Remembers who has signed in, with their groups, so approvers can be listed and explained. */
@@ -834,6 +852,130 @@ export function createAccessService(deps: AccessServiceDeps) {
         });
       }
       return out;
+    },
+
+    /**
+     * Break-glass grants not yet reviewed that `actor` may review, newest first: those under a rule
+     * whose approvers include them (for a rule without approvers, any approver's), or all for an
+     * admin; never their own.
+     */
+    async breakGlassToReview(actor: Actor): Promise<Array<{ grant: GrantView; request: RequestView }>> {
+      const rows = await db
+        .selectFrom('grants')
+        .selectAll()
+        .where('review_required', '=', true)
+        .where('reviewed_at', 'is', null)
+        .where('holder', '!=', actor.username)
+        .orderBy('created_at', 'desc')
+        .limit(500)
+        .execute();
+      if (rows.length === 0) return [];
+      const requests = await db
+        .selectFrom('access_requests')
+        .selectAll()
+        .where(
+          'id',
+          'in',
+          rows.map((g) => g.request_id),
+        )
+        .execute();
+      const byId = new Map(requests.map((r) => [r.id, r]));
+      const mine = rows.filter((g) => {
+        const r = byId.get(g.request_id);
+        return r !== undefined && mayReviewBreakGlass(actor, r);
+      });
+      const views = await viewsOf(mine.map((g) => byId.get(g.request_id)!));
+      return mine.map((g, i) => ({ grant: toGrantView(g), request: views[i]! }));
+    },
+
+    /** Marks a break-glass grant reviewed, once, with what the reviewer found; in the ledger. */
+    async reviewBreakGlass(actor: Actor, grantId: string, note: string): Promise<GrantView> {
+      const g = UUID.test(grantId)
+        ? await db.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst()
+        : undefined;
+      const ctx = {
+        action: 'review-grant',
+        grantId: grantId.slice(0, 64),
+        ...(g ? { targetId: g.target_id } : {}),
+      };
+      if (!g) throw await refuse(actor, 404, 'not_found', `no grant "${grantId.slice(0, 64)}"`, ctx);
+      if (!g.review_required)
+        throw await refuse(
+          actor,
+          409,
+          'not_break_glass',
+          'this grant was approved, not taken by break-glass: there is nothing to review',
+          ctx,
+        );
+      if (g.holder === actor.username)
+        throw await refuse(
+          actor,
+          403,
+          'self_review',
+          'someone else must review your break-glass access',
+          ctx,
+        );
+      const request = await db
+        .selectFrom('access_requests')
+        .selectAll()
+        .where('id', '=', g.request_id)
+        .executeTakeFirstOrThrow();
+      if (!mayReviewBreakGlass(actor, request))
+        throw await refuse(
+          actor,
+          403,
+          'not_an_approver',
+          'only an approver for this target or an admin can review break-glass access',
+          ctx,
+        );
+      const reviewed = await db.transaction().execute(async (trx) => {
+        const locked = await trx
+          .selectFrom('grants')
+          .selectAll()
+          .where('id', '=', g.id)
+          .forUpdate()
+          .executeTakeFirstOrThrow();
+        if (locked.reviewed_at !== null) return undefined;
+        const row = await trx
+          .updateTable('grants')
+          .set({ reviewed_by: actor.username, reviewed_at: now(), review_note: note })
+          .where('id', '=', g.id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await ledger.append(
+          {
+            kind: 'grant.reviewed',
+            actor: actor.username,
+            actorKind: actor.kind,
+            subject: g.holder,
+            targetId: g.target_id,
+            requestId: g.request_id,
+            data: { grantId: g.id, note },
+          },
+          trx,
+        );
+        return row;
+      });
+      if (!reviewed) {
+        const again = await db
+          .selectFrom('grants')
+          .select(['reviewed_by'])
+          .where('id', '=', g.id)
+          .executeTakeFirst();
+        throw await refuse(
+          actor,
+          409,
+          'already_reviewed',
+          `this grant was already reviewed by ${again?.reviewed_by ?? 'someone'}`,
+          ctx,
+        );
+      }
+      const view = toGrantView(reviewed);
+      const n: Notification = { event: 'grant.reviewed', grant: view };
+      deps.notifier.toApprovers(approversToTell(request), '', n);
+      deps.notifier.toUser(g.holder, n);
+      await deps.notifier.external(n);
+      return view;
     },
 
     /** Early revoke by the holder or an admin. The sessions are closed by the revoker (see revocation.ts). */

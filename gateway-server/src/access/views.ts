@@ -52,5 +52,8 @@ export function toGrantView(g: GrantRow): GrantView {
     revokedBy: g.revoked_by,
     revokeReason: g.revoke_reason,
     revocation: g.revocation_state,
+    reviewedBy: g.reviewed_by ?? null,
+    reviewedAt: iso(g.reviewed_at ?? null),
+    reviewNote: g.review_note ?? null,
   };
 }

@@ -75,7 +75,13 @@ const grantText = (g: GrantView) =>
     `  target:  ${g.targetId} (${g.level})`,
     `  holder:  ${g.holder}`,
     `  expires: ${until(g.expiresAt)}`,
-    ...(g.reviewRequired ? ['  break-glass: flagged for review'] : []),
+    ...(g.reviewRequired
+      ? [
+          g.reviewedBy
+            ? `  break-glass: reviewed by ${g.reviewedBy} at ${g.reviewedAt ?? ''}: ${g.reviewNote ?? ''}`
+            : '  break-glass: flagged for review',
+        ]
+      : []),
   ].join('\n');
 
 const pendingText = (r: RequestView) =>
@@ -468,7 +474,11 @@ export function registerAccessCommands(program: Command, io: Io, env: NodeJS.Pro
             status: g.status === 'active' && Date.parse(g.expiresAt) <= Date.now() ? 'expired' : g.status,
             expires: g.expiresAt,
             revocation: g.revocation === 'none' ? '' : g.revocation,
-            review: g.reviewRequired ? 'break-glass' : '',
+            review: g.reviewRequired
+              ? g.reviewedBy
+                ? `break-glass, reviewed by ${g.reviewedBy}`
+                : 'break-glass'
+              : '',
           })),
           ['id', 'holder', 'target', 'level', 'status', 'expires', 'revocation', 'review'],
         ),

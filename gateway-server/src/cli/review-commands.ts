@@ -63,4 +63,46 @@ export function registerReviewCommands(program: Command, io: Io, env: NodeJS.Pro
       const r = await client(o.gateway).denyReview(id, o.reason);
       io.out(`denied ${r.kind} ${r.id} by ${r.requester} on ${r.targetId}`);
     });
+
+  // Break-glass access is granted first and looked at afterwards, by an approver.
+  const breakGlass = program
+    .command('break-glass')
+    .description('break-glass grants taken without approval, waiting for your review after the fact');
+
+  breakGlass
+    .command('list', { isDefault: true })
+    .description('list the break-glass grants you may review')
+    .option('-g, --gateway <url>', 'gateway URL')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { gateway?: string; json?: boolean }) => {
+      const items = await client(o.gateway).grantsToReview();
+      io.out(
+        o.json
+          ? JSON.stringify(items, null, 2)
+          : table(
+              items.map(({ grant: g, request: r }) => ({
+                grant: g.id,
+                holder: g.holder,
+                target: g.targetId,
+                level: g.level,
+                taken: g.createdAt,
+                status: g.status === 'active' && Date.parse(g.expiresAt) <= Date.now() ? 'expired' : g.status,
+                why: r.reason.replace(/\s+/g, ' ').slice(0, 60),
+              })),
+              ['grant', 'holder', 'target', 'level', 'taken', 'status', 'why'],
+            ),
+      );
+    });
+
+  breakGlass
+    .command('review <grantId>')
+    .description('mark a break-glass grant reviewed, with what you found (recorded in the ledger)')
+    .requiredOption('--note <text>', 'what you found: its sessions, whether the access was justified')
+    .option('-g, --gateway <url>', 'gateway URL')
+    .action(async (id: string, o: { note: string; gateway?: string }) => {
+      const g = await client(o.gateway).reviewGrant(id, o.note);
+      io.out(
+        `reviewed break-glass grant ${g.id} (${g.holder} on ${g.targetId}, ${g.level}):\n  ${g.reviewNote ?? ''}`,
+      );
+    });
 }

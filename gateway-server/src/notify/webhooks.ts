@@ -36,6 +36,7 @@ export const WEBHOOK_EVENTS = [
   'grant.break_glass',
   'grant.expiring',
   'grant.revoked',
+  'grant.reviewed',
   'review.pending',
   'review.decided',
 ] as const satisfies ReadonlyArray<Notification['event']>;
@@ -283,6 +284,20 @@ function slackMessage(n: Notification): { text: string; blocks: Array<Record<str
             `:lock: *${esc(g.holder)}*'s \`${esc(g.level)}\` access to \`${esc(g.targetId)}\` was revoked by *${esc(by)}*`,
           ),
           { type: 'section', fields: [...grantFields(g), field('Why', esc(n.reason))] },
+          context(`Grant \`${g.id}\` · request \`${g.requestId}\``),
+        ],
+      };
+    }
+    case 'grant.reviewed': {
+      const g = n.grant;
+      const by = g.reviewedBy ?? 'someone';
+      return {
+        text: `${g.holder}'s break-glass ${g.level} access to ${g.targetId} was reviewed by ${by}: "${clip(g.reviewNote ?? '', 500)}"`,
+        blocks: [
+          section(
+            `:mag: *${esc(g.holder)}*'s break-glass \`${esc(g.level)}\` access to \`${esc(g.targetId)}\` was reviewed by *${esc(by)}*`,
+          ),
+          { type: 'section', fields: [...grantFields(g), field('Found', esc(g.reviewNote ?? ''))] },
           context(`Grant \`${g.id}\` · request \`${g.requestId}\``),
         ],
       };

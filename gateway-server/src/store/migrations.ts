@@ -212,6 +212,17 @@ const migrations: Record<string, Migration> = {
       );
     },
   },
+  // Break-glass grants are reviewed after the fact: who looked, when, and what they found.
+  '0007_grant_review': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('grants')
+        .addColumn('reviewed_by', 'text')
+        .addColumn('reviewed_at', 'timestamptz')
+        .addColumn('review_note', 'text')
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

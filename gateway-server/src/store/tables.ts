@@ -110,6 +110,10 @@ export interface GrantsTable {
   revocation_state: 'none' | 'pending' | 'completed' | 'failed';
   revocation_attempts: number;
   next_revocation_attempt_at: Timestamp | null;
+  /** A break-glass grant's review after the fact (review_required): who, when, what they found. */
+  reviewed_by: ColumnType<string | null, string | null | undefined, string | null>;
+  reviewed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  review_note: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface WebhookDeliveriesTable {

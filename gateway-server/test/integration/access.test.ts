@@ -520,6 +520,81 @@ describe('grants end', () => {
     const ev = await t.gw.ledger.list({ kind: 'grant.break_glass', limit: 10_000 });
     expect(ev.at(-1)?.data).toMatchObject({ grantId: out.grant.id, reviewRequired: true });
   });
+
+  it('break-glass is reviewed after the fact: by an approver or admin, not the holder, once, with a note', async () => {
+    const out = await api.alice.requestAccess({
+      targetId: 'pg-prod',
+      level: 'read',
+      duration: '10m',
+      reason: 'production outage INC-12, checking the orders table',
+      breakGlass: true,
+    });
+    if (out.outcome !== 'granted') return expect.unreachable('break-glass grants at once');
+    const id = out.grant.id;
+    const listed = async (u: DemoUserName) => (await api[u].grantsToReview()).map((x) => x.grant.id);
+    expect(await listed('bob')).toContain(id);
+    expect(await listed('dave')).toContain(id);
+    expect(await listed('carol')).toContain(id);
+    expect(await listed('alice')).not.toContain(id);
+    const item = (await api.bob.grantsToReview()).find((x) => x.grant.id === id);
+    expect(item?.request.reason).toContain('INC-12');
+
+    // Refused: the holder, a bad note, a grant that was approved rather than taken, an unknown id.
+    expect(await refusal(api.alice.reviewGrant(id, 'all fine, trust me'))).toMatchObject({
+      status: 403,
+      code: 'self_review',
+    });
+    expect(await refusal(api.bob.reviewGrant(id, ' '))).toMatchObject({ status: 400 });
+    const approved = await api.alice.requestAccess({
+      targetId: 'pg-staging',
+      level: 'write',
+      duration: '5m',
+      reason: REASON,
+    });
+    if (approved.outcome !== 'granted') return expect.unreachable('staging is automatic');
+    expect(await refusal(api.bob.reviewGrant(approved.grant.id, 'nothing to see'))).toMatchObject({
+      status: 409,
+      code: 'not_break_glass',
+    });
+    expect(
+      await refusal(api.bob.reviewGrant('00000000-0000-4000-8000-000000000000', 'no such grant')),
+    ).toMatchObject({
+      status: 404,
+    });
+
+    const [aliceEvents, daveEvents] = await Promise.all([events('alice'), events('dave')]);
+    const note = 'watched the recording: two SELECTs on orders, justified by INC-12';
+    const reviewed = await api.bob.reviewGrant(id, note);
+    expect(reviewed).toMatchObject({ id, reviewedBy: 'bob', reviewNote: note, reviewRequired: true });
+    expect(Date.parse(reviewed.reviewedAt ?? '')).toBeGreaterThan(Date.now() - 60_000);
+    await aliceEvents.waitFor('grant.reviewed', (n) => n.grant.id === id);
+    await daveEvents.waitFor('grant.reviewed', (n) => n.grant.id === id);
+
+    // Once: the next reviewer is told who did it; nobody's list shows it any more.
+    expect(await refusal(api.dave.reviewGrant(id, 'looked too'))).toMatchObject({
+      status: 409,
+      code: 'already_reviewed',
+      message: expect.stringContaining('bob'),
+    });
+    expect(await listed('dave')).not.toContain(id);
+    expect((await api.alice.grants()).find((g) => g.id === id)).toMatchObject({
+      reviewedBy: 'bob',
+      reviewNote: note,
+    });
+    const ledger = await t.gw.ledger.list({ kind: 'grant.reviewed', limit: 10_000 });
+    expect(ledger.filter((e) => e.data.grantId === id)).toEqual([
+      expect.objectContaining({
+        actor: 'bob',
+        subject: 'alice',
+        target_id: 'pg-prod',
+        data: { grantId: id, note },
+      }),
+    ]);
+    const refused = await t.gw.ledger.list({ kind: 'access.refused', limit: 10_000 });
+    expect(refused.map((e) => e.data.code)).toEqual(
+      expect.arrayContaining(['self_review', 'not_break_glass', 'already_reviewed']),
+    );
+  });
 });
 
 describe('visibility, explain and the ledger', () => {

@@ -337,6 +337,48 @@ describe('grants', () => {
     expect((await run(['grants', '--all'], 'alice')).code).toBe(3);
     expect((await run(['grants', '--all'], 'carol')).out).toContain(grantId);
   });
+
+  it('break-glass: granted at once, then listed for approvers and reviewed with a note', async () => {
+    const taken = await run(
+      [
+        'request',
+        'pg-prod',
+        '-l',
+        'read',
+        '-d',
+        '30m',
+        '-r',
+        'outage INC-77, the pager woke me',
+        '--break-glass',
+        '--json',
+      ],
+      'alice',
+    );
+    expect(taken.code, taken.err).toBe(0);
+    const grantId = JSON.parse(taken.out).grant.id as string;
+
+    const list = await run(['break-glass'], 'bob');
+    expect(list.code, list.err).toBe(0);
+    expect(list.out.split('\n')[0]).toMatch(/^GRANT\s+HOLDER\s+TARGET\s+LEVEL\s+TAKEN\s+STATUS\s+WHY/);
+    expect(list.out).toMatch(
+      new RegExp(`${grantId}\\s+alice\\s+pg-prod\\s+read\\s+\\S+\\s+active\\s+outage INC-77`),
+    );
+
+    const own = await run(['break-glass', 'review', grantId, '--note', 'it was fine'], 'alice');
+    expect(own.code).toBe(3);
+    expect(own.err).toContain('someone else must review your break-glass access');
+
+    const note = 'checked the session: read-only look at the orders table for INC-77';
+    const done = await run(['break-glass', 'review', grantId, '--note', note], 'bob');
+    expect(done.code, done.err).toBe(0);
+    expect(done.out).toBe(`reviewed break-glass grant ${grantId} (alice on pg-prod, read):\n  ${note}`);
+    expect((await run(['break-glass', '--json'], 'bob')).out).not.toContain(grantId);
+    expect((await run(['grants'], 'alice')).out).toMatch(
+      new RegExp(`${grantId}.*break-glass, reviewed by bob`),
+    );
+
+    expect((await run(['revoke', grantId, '--reason', 'outage over'], 'alice')).code).toBe(0);
+  });
 });
 
 describe('policy explain', () => {

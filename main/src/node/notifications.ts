@@ -151,6 +151,9 @@ export function toOsNotification(n: Notification, me: Me): OsNotification | null
         tag: `grant:${g.id}`,
       };
     }
+    case 'grant.reviewed':
+      // The holder sees it in their access list; other approvers' inboxes just lose the item.
+      return null;
     case 'review.pending': {
       const r = n.review;
       if (r.requester === me.username) return null;

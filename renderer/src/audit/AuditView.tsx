@@ -31,6 +31,8 @@ const KIND_SUGGESTIONS = [
   'request.approved',
   'request.denied',
   'grant.issued',
+  'grant.break_glass',
+  'grant.reviewed',
   'grant.revoked',
 ];
 

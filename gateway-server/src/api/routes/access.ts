@@ -2,9 +2,11 @@ import {
   ApproveBody,
   CreateAccessRequest,
   DenyBody,
+  type GrantsToReview,
   type GrantView,
   type RequestOutcome,
   type RequestView,
+  ReviewGrantBody,
   RevokeBody,
 } from '@sallyport/protocol';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -119,6 +121,16 @@ export function accessRoutes(app: FastifyInstance, ctx: ApiContext) {
   app.get('/api/grants', authed, async (req): Promise<{ grants: GrantView[] }> => {
     const q = parse(GrantQuery, req.query, 'query');
     return { grants: await mapAccess(() => access().listGrants(callerOf(req), q)) };
+  });
+
+  app.get('/api/grants/to-review', authed, async (req): Promise<GrantsToReview> => {
+    return { items: await mapAccess(() => access().breakGlassToReview(callerOf(req))) };
+  });
+
+  app.post('/api/grants/:id/review', authedWrite, async (req): Promise<GrantView> => {
+    const { id } = parse(IdParams, req.params, 'params');
+    const body = parse(ReviewGrantBody, req.body, 'body');
+    return mapAccess(() => access().reviewBreakGlass(callerOf(req), id, body.note));
   });
 
   app.post('/api/grants/:id/revoke', authedWrite, async (req): Promise<GrantView> => {
