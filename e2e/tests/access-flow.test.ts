@@ -309,6 +309,44 @@ describe('access flow in the web console', () => {
     expect(await history.getByTestId('decision-reason').textContent()).toBe(DENY_REASON);
   });
 
+  it('7. alice takes break-glass access; it stays in bob’s inbox until he reviews it with what he found', async () => {
+    const token = await gw.token('alice');
+    const taken = await gw.client(token).requestAccess({
+      targetId: 'orders-db',
+      level: 'read',
+      duration: '15m',
+      reason: 'orders page down INC-31, checking the orders table',
+      breakGlass: true,
+    });
+    if (taken.outcome !== 'granted') return expect.unreachable('break-glass grants at once');
+
+    // Live first, then from the gateway after a reload: it is not lost with the page.
+    await nav(bob, /^Inbox/).click();
+    const alertItem = bob.locator('.inbox-item-alert');
+    await alertItem.waitFor({ timeout: 10_000 });
+    await bob.reload();
+    await waitLive(bob);
+    await alertItem.waitFor();
+    expect(await alertItem.textContent()).toContain('INC-31');
+    await alertItem.click();
+    const detail = bob.getByTestId('inbox-detail');
+    await detail.getByRole('button', { name: 'Mark reviewed' }).click();
+    expect(await bob.getByTestId('review-note-hint').textContent()).toContain('Say what you found');
+    await screenshot(bob, 'access-11-break-glass-review');
+
+    await bob.locator('#review-note').fill('read the recording: two SELECTs on orders, justified by INC-31');
+    await detail.getByRole('button', { name: 'Mark reviewed' }).click();
+    await expect.poll(() => alertItem.count(), { timeout: 10_000 }).toBe(0);
+
+    await nav(alice, /^My access$/).click();
+    const reviewed = alice.getByTestId('grant-reviewed');
+    await reviewed.waitFor({ timeout: 10_000 });
+    expect(await reviewed.textContent()).toBe('break-glass · reviewed by bob');
+    await screenshot(alice, 'access-12-break-glass-reviewed');
+    const ledger = await gw.gw.ledger.list({ kind: 'grant.reviewed' });
+    expect(ledger.map((e) => [e.actor, e.data.grantId])).toEqual([['bob', taken.grant.id]]);
+  });
+
   it('leaves no console errors on any of the three consoles', () => {
     for (const [user, problems] of Object.entries(seen)) {
       expect(consoleProblems(problems, gw.url), user).toEqual([]);

@@ -38,7 +38,15 @@ function GrantRow({ g }: { g: GrantView }) {
         <div className="target-sub">until {formatTimestamp(g.expiresAt).slice(11)}</div>
       </td>
       <td>
-        {g.reviewRequired ? <span className="flag flag-danger">break-glass · review required</span> : null}
+        {g.reviewRequired ? (
+          g.reviewedBy ? (
+            <span className="flag" title={g.reviewNote ?? undefined} data-testid="grant-reviewed">
+              break-glass · reviewed by {g.reviewedBy}
+            </span>
+          ) : (
+            <span className="flag flag-danger">break-glass · review required</span>
+          )
+        ) : null}
         <span className="target-sub">granted {formatTimestamp(g.createdAt)}</span>
       </td>
       <td className="cell-actions">

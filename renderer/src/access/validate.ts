@@ -1,5 +1,11 @@
 // Inline validation with the protocol's own schemas, so the console and the gateway agree.
-import { CreateAccessRequest, DenyBody, ReviewDenyBody, RevokeBody } from '@sallyport/protocol';
+import {
+  CreateAccessRequest,
+  DenyBody,
+  ReviewDenyBody,
+  ReviewGrantBody,
+  RevokeBody,
+} from '@sallyport/protocol';
 import type { z } from 'zod';
 
 function firstProblem(schema: z.ZodType, value: unknown): string | null {
@@ -28,3 +34,8 @@ export const revokeReasonProblem = (reason: string) =>
   firstProblem(RevokeBody.shape.reason, reason) === null
     ? null
     : 'Say why you revoke it (at least 3 characters): it goes in the audit ledger.';
+
+export const reviewNoteProblem = (note: string) =>
+  firstProblem(ReviewGrantBody.shape.note, note) === null
+    ? null
+    : 'Say what you found (at least 3 characters): it goes in the audit ledger.';

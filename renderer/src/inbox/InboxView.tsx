@@ -8,7 +8,7 @@ import {
   LEVEL_TEXT,
   timeAgo,
 } from '../access/format';
-import { denyReasonProblem, reviewDenyReasonProblem } from '../access/validate';
+import { denyReasonProblem, reviewDenyReasonProblem, reviewNoteProblem } from '../access/validate';
 import { isProdTarget, LevelBadge, TargetTitle, useTarget } from '../components/access-bits';
 import { AlertIcon, CheckIcon, InboxIcon, ShieldAlertIcon } from '../components/access-icons';
 import { Countdown } from '../components/Countdown';
@@ -415,7 +415,6 @@ function ReviewDetail({ r }: { r: ReviewView }) {
 }
 
 function AlertDetail({ a }: { a: BreakGlassAlert }) {
-  const dismiss = useInbox((s) => s.dismissAlert);
   const r = a.request;
   return (
     <article className="detail" data-testid="inbox-detail">
@@ -456,13 +455,59 @@ function AlertDetail({ a }: { a: BreakGlassAlert }) {
           <dd>{formatTimestamp(a.grant.createdAt)}</dd>
         </div>
       </dl>
-      <p className="muted">The grant is flagged for review. Its sessions are recorded like any other.</p>
+      <p className="muted">
+        Its sessions are recorded like any other (Recordings). Look at what was done, then say what you found:
+        the review goes in the audit ledger and the holder is told.
+      </p>
+      <ReviewAlertForm />
+    </article>
+  );
+}
+
+/** The after-the-fact review of a break-glass grant: what the reviewer found, then done. */
+function ReviewAlertForm() {
+  const d = useInbox(selectDecision);
+  const { reviewAlert, setDenyReason: setNote } = useInbox.getState();
+  const problem = d.showValidation ? reviewNoteProblem(d.reason) : null;
+  return (
+    <form
+      className="form decision-bar"
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        void reviewAlert();
+      }}
+    >
+      {d.error ? (
+        <div className="notice notice-error" role="alert" data-testid="decision-error">
+          {d.error}
+        </div>
+      ) : null}
+      <div className="form-field">
+        <label htmlFor="review-note">What did you find?</label>
+        <textarea
+          id="review-note"
+          rows={2}
+          value={d.reason}
+          placeholder="For example: read the recording, two SELECTs on orders, justified by the incident"
+          aria-invalid={problem ? true : undefined}
+          aria-describedby="review-note-hint"
+          onChange={(e) => setNote(e.target.value)}
+        />
+        <p
+          id="review-note-hint"
+          className={problem ? 'field-error' : 'field-hint'}
+          data-testid="review-note-hint"
+        >
+          {problem ?? 'Required. Kept in the audit ledger; the holder and the other approvers are told.'}
+        </p>
+      </div>
       <div className="button-row">
-        <button type="button" className="button button-ghost" onClick={() => dismiss(a.id)}>
-          Acknowledge
+        <button type="submit" className="button button-primary" disabled={d.busy !== null}>
+          {d.busy === 'review' ? 'Saving…' : 'Mark reviewed'}
         </button>
       </div>
-    </article>
+    </form>
   );
 }
 

@@ -498,6 +498,11 @@ export const useAccess = create<AccessState>()((set, get) => {
           desktopNotify('Access ending soon', body);
           return;
         }
+        case 'grant.reviewed': {
+          if (n.grant.holder !== mine) return;
+          set({ grants: upsert(get().grants, n.grant) });
+          return;
+        }
         case 'grant.revoked': {
           if (n.grant.holder !== mine) return;
           set({ grants: upsert(get().grants, n.grant) });

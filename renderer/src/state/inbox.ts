@@ -1,7 +1,7 @@
 import type { GrantView, Notification, RequestView, ReviewView } from '@sallyport/protocol';
 import { create } from 'zustand';
 import { formatDuration, LEVEL_TEXT } from '../access/format';
-import { denyReasonProblem, reviewDenyReasonProblem } from '../access/validate';
+import { denyReasonProblem, reviewDenyReasonProblem, reviewNoteProblem } from '../access/validate';
 import { gateway, isUnauthenticated, messageOf } from '../api';
 import { desktopNotify } from '../components/desktop-notify';
 import { useNav } from '../components/nav';
@@ -9,7 +9,10 @@ import { toast } from '../components/toast';
 import { targetName } from './access';
 import { useSession } from './session';
 
-/** A break-glass grant someone took: every approver is told, to look at it afterwards. */
+/**
+ * A break-glass grant someone took: every approver is told, and one of them reviews it afterwards
+ * (loaded from the gateway, so it stays until someone has).
+ */
 export interface BreakGlassAlert {
   id: string;
   request: RequestView;
@@ -23,7 +26,7 @@ export interface Decision {
   mode: 'idle' | 'deny';
   reason: string;
   showValidation: boolean;
-  busy: 'approve' | 'deny' | null;
+  busy: 'approve' | 'deny' | 'review' | null;
   error: string | null;
 }
 
@@ -45,7 +48,8 @@ export interface InboxState {
   setDenyReason(reason: string): void;
   approve(): Promise<void>;
   deny(): Promise<void>;
-  dismissAlert(id: string): void;
+  /** Marks the selected break-glass grant reviewed, with `decision.reason` as what was found. */
+  reviewAlert(): Promise<void>;
   onNotification(n: Notification): void;
   reset(): void;
 }
@@ -96,15 +100,23 @@ export const useInbox = create<InboxState>()((set, get) => {
     async load() {
       if (get().status === 'idle' || get().status === 'error') set({ status: 'loading', error: null });
       try {
-        const [requests, reviews] = await Promise.all([
+        const [requests, reviews, toReview] = await Promise.all([
           gateway.requests({ scope: 'inbox', status: 'pending' }),
           gateway.reviews({ scope: 'inbox', status: 'pending' }),
+          gateway.grantsToReview(),
         ]);
-        set({ status: 'ready', error: null, requests, reviews });
+        const alerts = toReview.map(({ grant, request }) => ({
+          id: grant.id,
+          grant,
+          request,
+          at: grant.createdAt,
+        }));
+        set({ status: 'ready', error: null, requests, reviews, alerts });
         const sel = get().selected;
         if (sel?.kind === 'request' && !requests.some((r) => r.id === sel.id))
           removeSelected('request', sel.id);
         if (sel?.kind === 'review' && !reviews.some((r) => r.id === sel.id)) removeSelected('review', sel.id);
+        if (sel?.kind === 'alert' && !alerts.some((a) => a.id === sel.id)) removeSelected('alert', sel.id);
       } catch (err) {
         if (isUnauthenticated(err)) {
           void useSession.getState().load();
@@ -202,9 +214,33 @@ export const useInbox = create<InboxState>()((set, get) => {
       }
     },
 
-    dismissAlert(id) {
-      set({ alerts: without(get().alerts, id) });
-      removeSelected('alert', id);
+    async reviewAlert() {
+      const sel = get().selected;
+      const d = get().decision;
+      if (sel?.kind !== 'alert' || d.busy) return;
+      if (reviewNoteProblem(d.reason) !== null) {
+        set({ decision: { ...d, showValidation: true } });
+        return;
+      }
+      set({ decision: { ...d, busy: 'review', error: null, showValidation: true } });
+      try {
+        const grant = await gateway.reviewGrant(sel.id, d.reason.trim());
+        set({ alerts: without(get().alerts, grant.id) });
+        removeSelected('alert', grant.id);
+        toast({
+          tone: 'success',
+          title: 'Reviewed',
+          body: `${grant.holder}’s break-glass access is marked reviewed.`,
+        });
+        set({ decision: idleDecision });
+      } catch (err) {
+        if (isUnauthenticated(err)) {
+          void useSession.getState().load();
+          return;
+        }
+        set({ decision: { ...get().decision, busy: null, error: messageOf(err) } });
+        void get().load();
+      }
     },
 
     onNotification(n) {
@@ -249,6 +285,12 @@ export const useInbox = create<InboxState>()((set, get) => {
           const body = `${n.request.requester} took ${what(n.request)}: ${n.request.reason}`;
           toast({ tone: 'error', title: 'Break-glass access', body }, 15_000);
           desktopNotify('Break-glass access', body);
+          return;
+        }
+        case 'grant.reviewed': {
+          if (!get().alerts.some((a) => a.id === n.grant.id)) return;
+          set({ alerts: without(get().alerts, n.grant.id) });
+          removeSelected('alert', n.grant.id);
           return;
         }
         case 'review.pending': {
