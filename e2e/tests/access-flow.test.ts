@@ -310,6 +310,9 @@ describe('access flow in the web console', () => {
   });
 
   it('7. alice takes break-glass access; it stays in bob’s inbox until he reviews it with what he found', async () => {
+    // Bob has his inbox open when it happens: the item arrives live.
+    await nav(bob, /^Inbox/).click();
+    await bob.getByTestId('inbox-empty').waitFor();
     const token = await gw.token('alice');
     const taken = await gw.client(token).requestAccess({
       targetId: 'orders-db',
@@ -321,7 +324,6 @@ describe('access flow in the web console', () => {
     if (taken.outcome !== 'granted') return expect.unreachable('break-glass grants at once');
 
     // Live first, then from the gateway after a reload: it is not lost with the page.
-    await nav(bob, /^Inbox/).click();
     const alertItem = bob.locator('.inbox-item-alert');
     await alertItem.waitFor({ timeout: 10_000 });
     await bob.reload();

@@ -236,16 +236,16 @@ export function createAccessService(deps: AccessServiceDeps) {
   const isAdmin = (a: Actor) => a.roles.includes('admin');
 
   /**
-   * Who is told of a break-glass grant, and may review it: the approvers of the rule it was taken
-   * under or, for a rule without approvers (or one gone since), the approvers of every rule.
+   * Who may review a break-glass grant: the approvers saved on its request when it was taken (the
+   * rule's, whatever the config says now) or, for a rule without approvers, the approver groups of
+   * every rule — the same people request() told of it.
    */
   const approversToTell = (r: AccessRequestRow): { users: string[]; groups: string[] } => {
-    const rules = deps.config().rules;
-    const rule = rules.find((x) => x.name === r.rule_name);
-    if (rule && rule.approval !== 'auto') return rule.approval.approvers;
+    if (r.approver_users.length > 0 || r.approver_groups.length > 0)
+      return { users: r.approver_users, groups: r.approver_groups };
     return {
-      users: rules.flatMap((x) => (x.approval === 'auto' ? [] : (x.approval.approvers.users ?? []))),
-      groups: rules.flatMap((x) => (x.approval === 'auto' ? [] : x.approval.approvers.groups)),
+      users: [],
+      groups: deps.config().rules.flatMap((x) => (x.approval === 'auto' ? [] : x.approval.approvers.groups)),
     };
   };
   const mayReviewBreakGlass = (actor: Actor, r: AccessRequestRow) =>
@@ -768,7 +768,11 @@ export function createAccessService(deps: AccessServiceDeps) {
       else if (!isAdmin(actor))
         throw new AccessError(403, 'forbidden', 'listing all grants needs the admin role');
       if (opts.status) q = q.where('status', '=', opts.status);
-      return (await q.execute()).map(toGrantView);
+      // A break-glass review's note is for approvers and admins, not the holder.
+      return (await q.execute()).map((g) => {
+        const v = toGrantView(g);
+        return isAdmin(actor) ? v : { ...v, reviewNote: null };
+      });
     },
 
     /** The grant a session may run under: active, unexpired, the holder's, for this target (and level, if given). */
@@ -867,7 +871,7 @@ export function createAccessService(deps: AccessServiceDeps) {
         .where('reviewed_at', 'is', null)
         .where('holder', '!=', actor.username)
         .orderBy('created_at', 'desc')
-        .limit(500)
+        .limit(5000)
         .execute();
       if (rows.length === 0) return [];
       const requests = await db
@@ -972,8 +976,9 @@ export function createAccessService(deps: AccessServiceDeps) {
       }
       const view = toGrantView(reviewed);
       const n: Notification = { event: 'grant.reviewed', grant: view };
-      deps.notifier.toApprovers(approversToTell(request), '', n);
-      deps.notifier.toUser(g.holder, n);
+      deps.notifier.toApprovers(approversToTell(request), g.holder, n);
+      // The holder learns who reviewed it; what they found is for approvers and the ledger.
+      deps.notifier.toUser(g.holder, { event: 'grant.reviewed', grant: { ...view, reviewNote: null } });
       await deps.notifier.external(n);
       return view;
     },

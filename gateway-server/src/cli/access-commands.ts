@@ -13,7 +13,7 @@ import { type Command, CommanderError } from 'commander';
 import WebSocket from 'ws';
 import { loadConfigFile } from '../config/load';
 import { explain, formatDuration, parseDuration, type TargetFacts } from '../policy';
-import { type Io, table } from './output';
+import { type Io, printable, table } from './output';
 import { readSession, resolveSession } from './session';
 
 /**
@@ -78,7 +78,7 @@ const grantText = (g: GrantView) =>
     ...(g.reviewRequired
       ? [
           g.reviewedBy
-            ? `  break-glass: reviewed by ${g.reviewedBy} at ${g.reviewedAt ?? ''}: ${g.reviewNote ?? ''}`
+            ? `  break-glass: reviewed by ${g.reviewedBy} at ${g.reviewedAt ?? ''}${g.reviewNote ? `: ${printable(g.reviewNote)}` : ''}`
             : '  break-glass: flagged for review',
         ]
       : []),

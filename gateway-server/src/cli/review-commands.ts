@@ -1,6 +1,6 @@
 import { createGatewayClient } from '@sallyport/protocol';
 import type { Command } from 'commander';
-import { type Io, table } from './output';
+import { type Io, printable, table } from './output';
 import { resolveSession } from './session';
 
 /** `sallyport reviews`: held SQL statements and command lines, for approvers. */
@@ -87,7 +87,7 @@ export function registerReviewCommands(program: Command, io: Io, env: NodeJS.Pro
                 level: g.level,
                 taken: g.createdAt,
                 status: g.status === 'active' && Date.parse(g.expiresAt) <= Date.now() ? 'expired' : g.status,
-                why: r.reason.replace(/\s+/g, ' ').slice(0, 60),
+                why: printable(r.reason.replace(/\s+/g, ' ').slice(0, 60)),
               })),
               ['grant', 'holder', 'target', 'level', 'taken', 'status', 'why'],
             ),
@@ -102,7 +102,7 @@ export function registerReviewCommands(program: Command, io: Io, env: NodeJS.Pro
     .action(async (id: string, o: { note: string; gateway?: string }) => {
       const g = await client(o.gateway).reviewGrant(id, o.note);
       io.out(
-        `reviewed break-glass grant ${g.id} (${g.holder} on ${g.targetId}, ${g.level}):\n  ${g.reviewNote ?? ''}`,
+        `reviewed break-glass grant ${g.id} (${g.holder} on ${g.targetId}, ${g.level}):\n  ${printable(g.reviewNote ?? '')}`,
       );
     });
 }

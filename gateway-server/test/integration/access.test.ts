@@ -561,14 +561,27 @@ describe('grants end', () => {
     ).toMatchObject({
       status: 404,
     });
+    // Someone who approves nothing (the CI service account) neither sees nor reviews it.
+    const ci = t.client(await t.serviceToken());
+    expect((await ci.grantsToReview()).map((x) => x.grant.id)).not.toContain(id);
+    expect(await refusal(ci.reviewGrant(id, 'looks fine to me'))).toMatchObject({
+      status: 403,
+      code: 'not_an_approver',
+    });
 
     const [aliceEvents, daveEvents] = await Promise.all([events('alice'), events('dave')]);
     const note = 'watched the recording: two SELECTs on orders, justified by INC-12';
     const reviewed = await api.bob.reviewGrant(id, note);
     expect(reviewed).toMatchObject({ id, reviewedBy: 'bob', reviewNote: note, reviewRequired: true });
     expect(Date.parse(reviewed.reviewedAt ?? '')).toBeGreaterThan(Date.now() - 60_000);
-    await aliceEvents.waitFor('grant.reviewed', (n) => n.grant.id === id);
-    await daveEvents.waitFor('grant.reviewed', (n) => n.grant.id === id);
+    // The approvers hear what was found; the holder, who reviewed it.
+    expect((await daveEvents.waitFor('grant.reviewed', (n) => n.grant.id === id)).grant.reviewNote).toBe(
+      note,
+    );
+    expect((await aliceEvents.waitFor('grant.reviewed', (n) => n.grant.id === id)).grant).toMatchObject({
+      reviewedBy: 'bob',
+      reviewNote: null,
+    });
 
     // Once: the next reviewer is told who did it; nobody's list shows it any more.
     expect(await refusal(api.dave.reviewGrant(id, 'looked too'))).toMatchObject({
@@ -577,9 +590,12 @@ describe('grants end', () => {
       message: expect.stringContaining('bob'),
     });
     expect(await listed('dave')).not.toContain(id);
+    expect((await api.carol.grants({ scope: 'all' })).find((g) => g.id === id)).toMatchObject({
+      reviewNote: note,
+    });
     expect((await api.alice.grants()).find((g) => g.id === id)).toMatchObject({
       reviewedBy: 'bob',
-      reviewNote: note,
+      reviewNote: null,
     });
     const ledger = await t.gw.ledger.list({ kind: 'grant.reviewed', limit: 10_000 });
     expect(ledger.filter((e) => e.data.grantId === id)).toEqual([

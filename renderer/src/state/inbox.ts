@@ -1,4 +1,10 @@
-import type { GrantView, Notification, RequestView, ReviewView } from '@sallyport/protocol';
+import {
+  GatewayError,
+  type GrantView,
+  type Notification,
+  type RequestView,
+  type ReviewView,
+} from '@sallyport/protocol';
 import { create } from 'zustand';
 import { formatDuration, LEVEL_TEXT } from '../access/format';
 import { denyReasonProblem, reviewDenyReasonProblem, reviewNoteProblem } from '../access/validate';
@@ -103,7 +109,11 @@ export const useInbox = create<InboxState>()((set, get) => {
         const [requests, reviews, toReview] = await Promise.all([
           gateway.requests({ scope: 'inbox', status: 'pending' }),
           gateway.reviews({ scope: 'inbox', status: 'pending' }),
-          gateway.grantsToReview(),
+          // A gateway from before break-glass reviews has no such list: the rest of the inbox still works.
+          gateway.grantsToReview().catch((err: unknown) => {
+            if (err instanceof GatewayError && err.status === 404) return [];
+            throw err;
+          }),
         ]);
         const alerts = toReview.map(({ grant, request }) => ({
           id: grant.id,
@@ -279,7 +289,7 @@ export const useInbox = create<InboxState>()((set, get) => {
             id: n.grant.id,
             request: n.request,
             grant: n.grant,
-            at: n.request.createdAt,
+            at: n.grant.createdAt,
           };
           set({ alerts: upsertFirst(get().alerts, alert) });
           const body = `${n.request.requester} took ${what(n.request)}: ${n.request.reason}`;
@@ -291,6 +301,14 @@ export const useInbox = create<InboxState>()((set, get) => {
           if (!get().alerts.some((a) => a.id === n.grant.id)) return;
           set({ alerts: without(get().alerts, n.grant.id) });
           removeSelected('alert', n.grant.id);
+          // Said even in the inbox: the item someone was looking at (or typing a note on) is gone.
+          if (n.grant.reviewedBy && n.grant.reviewedBy !== mine) {
+            toast({
+              tone: 'info',
+              title: 'Break-glass reviewed',
+              body: `${n.grant.reviewedBy} reviewed ${n.grant.holder}’s break-glass access.`,
+            });
+          }
           return;
         }
         case 'review.pending': {
