@@ -347,6 +347,25 @@ describe('access flow in the web console', () => {
     await screenshot(alice, 'access-12-break-glass-reviewed');
     const ledger = await gw.gw.ledger.list({ kind: 'grant.reviewed' });
     expect(ledger.map((e) => [e.actor, e.data.grantId])).toEqual([['bob', taken.grant.id]]);
+
+    // Another one, reviewed by dave while bob has it open: bob's copy goes, and he is told who.
+    const again = await gw.client(token).requestAccess({
+      targetId: 'orders-db',
+      level: 'write',
+      duration: '10m',
+      reason: 'orders page down again INC-32, fixing a stuck row',
+      breakGlass: true,
+    });
+    if (again.outcome !== 'granted') return expect.unreachable('break-glass grants at once');
+    await nav(bob, /^Inbox/).click();
+    await alertItem.waitFor({ timeout: 10_000 });
+    await alertItem.click();
+    await bob.locator('#review-note').fill('half-written note');
+    await gw.client(await gw.token('dave')).reviewGrant(again.grant.id, 'looked at it from the pager');
+    await expect.poll(() => alertItem.count(), { timeout: 10_000 }).toBe(0);
+    await expect
+      .poll(() => bob.getByRole('status').allTextContents(), { timeout: 10_000 })
+      .toContainEqual(expect.stringContaining('dave reviewed alice’s break-glass access.'));
   });
 
   it('leaves no console errors on any of the three consoles', () => {

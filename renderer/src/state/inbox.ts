@@ -100,6 +100,22 @@ export const useInbox = create<InboxState>()((set, get) => {
     set({ selected: null, decision: idleDecision });
   };
 
+  /**
+   * A decision the gateway refused: shown on the item, and the inbox reloaded. If the item is gone
+   * with the reload (someone else decided it meanwhile), the reason is toasted instead.
+   */
+  const decisionFailed = async (err: unknown) => {
+    if (isUnauthenticated(err)) {
+      void useSession.getState().load();
+      return;
+    }
+    const message = messageOf(err);
+    const sel = get().selected;
+    set({ decision: { ...get().decision, busy: null, error: message } });
+    await get().load();
+    if (sel && get().selected === null) toast({ tone: 'warning', title: 'Not done', body: message });
+  };
+
   return {
     ...initial,
 
@@ -181,12 +197,7 @@ export const useInbox = create<InboxState>()((set, get) => {
         }
         set({ decision: { ...get().decision, busy: null } });
       } catch (err) {
-        if (isUnauthenticated(err)) {
-          void useSession.getState().load();
-          return;
-        }
-        set({ decision: { ...get().decision, busy: null, error: messageOf(err) } });
-        void get().load();
+        await decisionFailed(err);
       }
     },
 
@@ -215,12 +226,7 @@ export const useInbox = create<InboxState>()((set, get) => {
         }
         set({ decision: idleDecision });
       } catch (err) {
-        if (isUnauthenticated(err)) {
-          void useSession.getState().load();
-          return;
-        }
-        set({ decision: { ...get().decision, busy: null, error: messageOf(err) } });
-        void get().load();
+        await decisionFailed(err);
       }
     },
 
@@ -244,12 +250,7 @@ export const useInbox = create<InboxState>()((set, get) => {
         });
         set({ decision: idleDecision });
       } catch (err) {
-        if (isUnauthenticated(err)) {
-          void useSession.getState().load();
-          return;
-        }
-        set({ decision: { ...get().decision, busy: null, error: messageOf(err) } });
-        void get().load();
+        await decisionFailed(err);
       }
     },
 
