@@ -235,12 +235,18 @@ export function createAccessService(deps: AccessServiceDeps) {
 
   const isAdmin = (a: Actor) => a.roles.includes('admin');
 
+  /** A grant by id; undefined for an unknown id or one that is not a UUID (nothing is looked up). */
+  const grantById = async (id: string): Promise<GrantRow | undefined> =>
+    UUID.test(id) ? db.selectFrom('grants').selectAll().where('id', '=', id).executeTakeFirst() : undefined;
+
   /**
    * Who may review a break-glass grant: the approvers saved on its request when it was taken (the
    * rule's, whatever the config says now) or, for a rule without approvers, the approver groups of
-   * every rule — the same people request() told of it.
+   * every rule. request() tells the same people when the grant is taken.
    */
-  const approversToTell = (r: AccessRequestRow): { users: string[]; groups: string[] } => {
+  const approversToTell = (
+    r: Pick<AccessRequestRow, 'approver_users' | 'approver_groups'>,
+  ): { users: string[]; groups: string[] } => {
     if (r.approver_users.length > 0 || r.approver_groups.length > 0)
       return { users: r.approver_users, groups: r.approver_groups };
     return {
@@ -462,17 +468,8 @@ export function createAccessService(deps: AccessServiceDeps) {
       const grant = toGrantView(result.grant!);
       if (decision.outcome === 'break-glass') {
         const n: Notification = { event: 'grant.break_glass', request, grant };
-        const rule = decision.rule;
-        const everyApprover =
-          rule.approval === 'auto'
-            ? {
-                users: [],
-                groups: deps
-                  .config()
-                  .rules.flatMap((r) => (r.approval === 'auto' ? [] : r.approval.approvers.groups)),
-              }
-            : rule.approval.approvers;
-        deps.notifier.toApprovers(everyApprover, actor.username, n);
+        // The people who may review it afterwards (reviewBreakGlass) are the people told now.
+        deps.notifier.toApprovers(approversToTell(row), actor.username, n);
         await deps.notifier.external(n);
       }
       return { outcome: 'granted', request, grant };
@@ -797,9 +794,7 @@ export function createAccessService(deps: AccessServiceDeps) {
 
     /** For a session layer: checks a grant at use time, auditing misuse of a revoked or foreign grant. */
     async checkGrantForUse(actor: Actor, grantId: string, targetId: string): Promise<GrantRow> {
-      const g = UUID.test(grantId)
-        ? await db.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst()
-        : undefined;
+      const g = await grantById(grantId);
       const ctx = { targetId, grantId: grantId.slice(0, 64) };
       if (!g || g.holder !== actor.username || g.target_id !== targetId)
         throw await refuse(actor, 403, 'no_grant', `no grant of yours for ${targetId}`, ctx);
@@ -894,9 +889,7 @@ export function createAccessService(deps: AccessServiceDeps) {
 
     /** Marks a break-glass grant reviewed, once, with what the reviewer found; in the ledger. */
     async reviewBreakGlass(actor: Actor, grantId: string, note: string): Promise<GrantView> {
-      const g = UUID.test(grantId)
-        ? await db.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst()
-        : undefined;
+      const g = await grantById(grantId);
       const ctx = {
         action: 'review-grant',
         grantId: grantId.slice(0, 64),
@@ -985,9 +978,7 @@ export function createAccessService(deps: AccessServiceDeps) {
 
     /** Early revoke by the holder or an admin. The sessions are closed by the revoker (see revocation.ts). */
     async authorizeRevoke(actor: Actor, grantId: string): Promise<GrantRow> {
-      const g = UUID.test(grantId)
-        ? await db.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst()
-        : undefined;
+      const g = await grantById(grantId);
       if (!g)
         throw await refuse(actor, 404, 'not_found', `no grant "${grantId.slice(0, 64)}"`, {
           grantId: grantId.slice(0, 64),

@@ -6,6 +6,9 @@ import type { Store } from '../store/db';
 import type { Database, TargetRow } from '../store/tables';
 import { hostKeyFingerprint } from './host-key';
 
+/** How a CA bundle is named in records and the ledger: hex SHA-256 of its UTF-8 text (migration 0006 agrees). */
+export const tlsCaSha256 = (pem: string): string => createHash('sha256').update(pem, 'utf8').digest('hex');
+
 /**
  * Everything about a target except the secret; what the API and policy see. The CA bundle (up to
  * 1 MB) stays out, with its SHA-256 in its place: it is read only where a session connects (tlsCa).
@@ -108,13 +111,16 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
       database_name: input.kind === 'postgres' ? input.database : null,
       tls: input.kind === 'postgres' ? input.tls : null,
       tls_ca: tlsCa,
-      tls_ca_sha256: tlsCa === null ? null : createHash('sha256').update(tlsCa, 'utf8').digest('hex'),
+      tls_ca_sha256: tlsCa === null ? null : tlsCaSha256(tlsCa),
       host_key: input.kind === 'ssh' ? input.hostKey : null,
       labels: JSON.stringify(input.labels ?? {}),
       source,
     };
     return { values, sealed };
   };
+  /** A stored credential, unsealed: sealed with the target's id as associated data. */
+  const openCredential = (id: string, sealed: string) =>
+    JSON.parse(sealer.open(sealed, `target:${id}`)) as TargetCredential;
   const withFlag = (
     rows: Array<Omit<TargetRecord, 'has_credential'> & { has_credential: unknown }>,
   ): TargetRecord[] => rows.map((r) => ({ ...r, has_credential: Boolean(r.has_credential) }));
@@ -199,7 +205,7 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
         .executeTakeFirst();
       if (!row) throw new TargetNotFoundError(id);
       if (!row.credential_sealed) return undefined;
-      return JSON.parse(sealer.open(row.credential_sealed, `target:${id}`)) as TargetCredential;
+      return openCredential(id, row.credential_sealed);
     },
     async credentials(ids, trx) {
       const out = new Map<string, TargetCredential>();
@@ -210,9 +216,7 @@ export function createTargetRepository(store: Store, sealer: Sealer): TargetRepo
         .where('id', 'in', [...ids])
         .where('credential_sealed', 'is not', null)
         .execute();
-      for (const r of rows) {
-        out.set(r.id, JSON.parse(sealer.open(r.credential_sealed!, `target:${r.id}`)) as TargetCredential);
-      }
+      for (const r of rows) out.set(r.id, openCredential(r.id, r.credential_sealed!));
       return out;
     },
     async tlsCa(id) {

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   AccessLevel,
   SqlClientMessage,
@@ -25,6 +25,7 @@ import {
 } from '../../protocols/postgres/session';
 import { corkUntilCallbackEnd } from '../../protocols/ws-cork';
 import type { GrantRow } from '../../store/tables';
+import { tlsCaSha256 } from '../../targets/repository';
 import { authenticate } from '../auth';
 import type { ApiContext, Caller } from '../context';
 import { HttpError } from '../errors';
@@ -205,11 +206,7 @@ export function sqlWsRoute(app: FastifyInstance, ctx: ApiContext, opts: SqlRoute
         // Read apart from the record (it can be large): if the target changed in between, the
         // bundle may not be the one the record names, so connect with neither.
         const tlsCa = target.tls_ca_sha256 ? await ctx.targets.tlsCa(target.id) : undefined;
-        if (
-          target.tls_ca_sha256 &&
-          (tlsCa === undefined ||
-            createHash('sha256').update(tlsCa, 'utf8').digest('hex') !== target.tls_ca_sha256)
-        ) {
+        if (target.tls_ca_sha256 && (tlsCa === undefined || tlsCaSha256(tlsCa) !== target.tls_ca_sha256)) {
           throw new SqlSessionError(
             'connect_failed',
             `target ${target.id} changed while the session was opening: open it again`,
