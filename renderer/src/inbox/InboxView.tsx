@@ -158,6 +158,39 @@ function ListGroup({ title, count, children }: { title: string; count: number; c
 
 // ---- the detail pane ----
 
+/** The text a decision needs (a deny reason, a review note), with its hint or what is wrong with it. */
+function DecisionText(p: {
+  id: string;
+  label: string;
+  placeholder: string;
+  value: string;
+  problem: string | null;
+  hint: string;
+  hintTestId: string;
+  autoFocus?: boolean;
+  onChange(value: string): void;
+}) {
+  return (
+    <div className="form-field">
+      <label htmlFor={p.id}>{p.label}</label>
+      <textarea
+        id={p.id}
+        rows={2}
+        value={p.value}
+        // biome-ignore lint/a11y/noAutofocus: only where the field appears because the user asked for it
+        autoFocus={p.autoFocus}
+        placeholder={p.placeholder}
+        aria-invalid={p.problem ? true : undefined}
+        aria-describedby={`${p.id}-hint`}
+        onChange={(e) => p.onChange(e.target.value)}
+      />
+      <p id={`${p.id}-hint`} className={p.problem ? 'field-error' : 'field-hint'} data-testid={p.hintTestId}>
+        {p.problem ?? p.hint}
+      </p>
+    </div>
+  );
+}
+
 function DecisionBar({
   kind,
   own,
@@ -204,27 +237,18 @@ function DecisionBar({
             void deny();
           }}
         >
-          <div className="form-field">
-            <label htmlFor="deny-reason">Why deny it?</label>
-            <textarea
-              id="deny-reason"
-              rows={2}
-              value={d.reason}
-              // biome-ignore lint/a11y/noAutofocus: the field appears because the user asked to deny
-              autoFocus
-              placeholder="The requester reads this"
-              aria-invalid={problem ? true : undefined}
-              aria-describedby="deny-reason-hint"
-              onChange={(e) => setDenyReason(e.target.value)}
-            />
-            <p
-              id="deny-reason-hint"
-              className={problem ? 'field-error' : 'field-hint'}
-              data-testid="deny-hint"
-            >
-              {problem ?? 'Required. Sent to the requester and kept in the audit ledger.'}
-            </p>
-          </div>
+          <DecisionText
+            id="deny-reason"
+            label="Why deny it?"
+            // The field appears because the user asked to deny.
+            autoFocus
+            placeholder="The requester reads this"
+            value={d.reason}
+            problem={problem}
+            hint="Required. Sent to the requester and kept in the audit ledger."
+            hintTestId="deny-hint"
+            onChange={setDenyReason}
+          />
           <div className="button-row">
             <button type="submit" className="button button-danger" disabled={d.busy !== null}>
               {d.busy === 'deny' ? 'Denying…' : `Deny ${kind}`}
@@ -483,25 +507,16 @@ function ReviewAlertForm() {
           {d.error}
         </div>
       ) : null}
-      <div className="form-field">
-        <label htmlFor="review-note">What did you find?</label>
-        <textarea
-          id="review-note"
-          rows={2}
-          value={d.reason}
-          placeholder="For example: read the recording, two SELECTs on orders, justified by the incident"
-          aria-invalid={problem ? true : undefined}
-          aria-describedby="review-note-hint"
-          onChange={(e) => setNote(e.target.value)}
-        />
-        <p
-          id="review-note-hint"
-          className={problem ? 'field-error' : 'field-hint'}
-          data-testid="review-note-hint"
-        >
-          {problem ?? 'Required. Kept in the audit ledger; the holder and the other approvers are told.'}
-        </p>
-      </div>
+      <DecisionText
+        id="review-note"
+        label="What did you find?"
+        placeholder="For example: read the recording, two SELECTs on orders, justified by the incident"
+        value={d.reason}
+        problem={problem}
+        hint="Required. Kept in the audit ledger; the holder and the other approvers are told."
+        hintTestId="review-note-hint"
+        onChange={setNote}
+      />
       <div className="button-row">
         <button type="submit" className="button button-primary" disabled={d.busy !== null}>
           {d.busy === 'review' ? 'Saving…' : 'Mark reviewed'}
